@@ -1,0 +1,1 @@
+"""Sans-I/O WebSocket protocol core (RFC 6455, RFC 7692) shared by server and client."""

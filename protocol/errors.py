@@ -1,0 +1,45 @@
+"""The exceptions users catch, one hierarchy for both sides."""
+
+from __future__ import annotations
+
+
+class WebSocketError(Exception):
+    """Base of every WebSocket error tidewire raises."""
+
+
+class ProtocolError(WebSocketError):
+    """The peer broke RFC 6455 or RFC 7692; ``code`` is the close code we answer with."""
+
+    def __init__(self, message: str, code: int = 1002) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class PayloadTooBig(ProtocolError):
+    """A message would exceed the configured maximum size (close 1009)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 1009)
+
+
+class InvalidHandshake(WebSocketError):
+    """An opening handshake was refused; ``status`` and ``headers`` say how to answer it."""
+
+    def __init__(
+        self,
+        message: str,
+        status: int = 400,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = headers
+
+
+class ConnectionClosed(WebSocketError):
+    """Raised by a send or a typed receive on a WebSocket that is closing or closed."""
+
+    def __init__(self, code: int | None, reason: str = "") -> None:
+        super().__init__(f"WebSocket is closed (code={code}, reason={reason!r})")
+        self.code = code
+        self.reason = reason

@@ -36,8 +36,11 @@ class InvalidHandshake(WebSocketError):
         self.headers = headers
 
 
-class ConnectionClosed(WebSocketError):
-    """Raised by a send or a typed receive on a WebSocket that is closing or closed."""
+class ConnectionClosed(WebSocketError, ConnectionResetError):
+    """Raised by a send on a WebSocket that is closing or closed.
+
+    It is a ConnectionResetError too, which is what aiohttp users already catch.
+    """
 
     def __init__(self, code: int | None, reason: str = "") -> None:
         super().__init__(f"WebSocket is closed (code={code}, reason={reason!r})")

@@ -1,0 +1,348 @@
+"""The sans-I/O WebSocket connection: bytes in, messages out; send calls, bytes out.
+
+One ``Connection`` per WebSocket and role. ``receive_data`` parses frames straight
+from the bytes it is given, assembles messages, checks every rule of RFC 6455 and
+RFC 7692, and returns ``WSMessage`` events. Bytes the connection must send on its own
+(the echo of a close, the close that fails a connection) wait in ``data_to_send``.
+A protocol violation never raises from ``receive_data``: it ends the event list with
+an ERROR message and queues the close frame carrying the matching code.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+from enum import Enum, IntEnum
+
+from .close import CloseCode, build_close, parse_close
+from .deflate import Compressor, Decompressor, DeflateParams
+from .errors import ConnectionClosed, PayloadTooBig, ProtocolError
+from .frames import (
+    CONTROL_OPCODES,
+    MAX_CONTROL_PAYLOAD,
+    RSV1,
+    Header,
+    Opcode,
+    apply_mask,
+    build_header,
+    parse_header,
+)
+from .messages import WSMessage, WSMsgType
+
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
+_KNOWN_OPCODES = frozenset(Opcode)
+
+
+class Role(Enum):
+    SERVER = "server"
+    CLIENT = "client"
+
+
+class State(IntEnum):
+    OPEN = 1
+    CLOSING = 2  # we sent a close frame and wait for the peer's
+    CLOSED = 3  # close frames crossed, or the connection failed or was lost
+
+
+class Connection:
+    """One side of a WebSocket connection, after the opening handshake."""
+
+    __slots__ = (
+        "_buf",
+        "_client",
+        "_compress_threshold",
+        "_compressor",
+        "_decoder",
+        "_decompressor",
+        "_fin",
+        "_mask",
+        "_max_size",
+        "_msg_compressed",
+        "_msg_opcode",
+        "_msg_size",
+        "_offset",
+        "_out",
+        "_parts",
+        "_remaining",
+        "close_code",
+        "close_reason",
+        "close_received",
+        "deflate",
+        "role",
+        "state",
+    )
+
+    def __init__(
+        self,
+        role: Role,
+        *,
+        deflate: DeflateParams | None = None,
+        max_message_size: int = 4 * 1024 * 1024,
+        compress_threshold: int = 64,
+    ) -> None:
+        """``max_message_size=0`` means no limit; messages shorter than
+        ``compress_threshold`` bytes go uncompressed even when deflate is agreed."""
+        self.role = role
+        self.state = State.OPEN
+        self.deflate = deflate
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.close_received = False
+        self._client = role is Role.CLIENT
+        self._max_size = max_message_size
+        self._compress_threshold = compress_threshold
+        self._compressor: Compressor | None = None
+        self._decompressor: Decompressor | None = None
+        if deflate is not None:
+            ours_bits, ours_nct, peer_nct = (
+                (
+                    deflate.client_max_window_bits,
+                    deflate.client_no_context_takeover,
+                    deflate.server_no_context_takeover,
+                )
+                if self._client
+                else (
+                    deflate.server_max_window_bits,
+                    deflate.server_no_context_takeover,
+                    deflate.client_no_context_takeover,
+                )
+            )
+            self._compressor = Compressor(ours_bits, ours_nct)
+            self._decompressor = Decompressor(peer_nct)
+        self._buf = bytearray()
+        self._out: list[bytes] = []
+        # The data frame being received: bytes still due, its mask and mask offset.
+        self._remaining = -1
+        self._mask: bytes | None = None
+        self._offset = 0
+        self._fin = False
+        # The message being assembled.
+        self._msg_opcode = 0
+        self._msg_compressed = False
+        self._msg_size = 0
+        self._parts: list[bytes] | list[str] = []
+        self._decoder: codecs.IncrementalDecoder | None = None
+
+    # -- receiving ---------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> list[WSMessage]:
+        """Feed bytes from the network; return the messages they complete."""
+        if self.state is State.CLOSED:
+            return []
+        events: list[WSMessage] = []
+        buf = self._buf
+        if buf:
+            buf += data
+            src: bytes | bytearray = buf
+        else:
+            src = data
+        try:
+            pos = self._parse(src, events)
+        except ProtocolError as exc:
+            self._fail(exc, events)
+            return events
+        if self.state >= State.CLOSED:  # a close frame ended it: drop what follows
+            self._buf = bytearray()
+        elif src is buf:
+            del buf[:pos]
+        elif pos < len(data):
+            self._buf = bytearray(data[pos:])
+        return events
+
+    def receive_eof(self) -> None:
+        """The transport closed: a connection not closed cleanly ends with 1006."""
+        if self.state is not State.CLOSED:
+            self.state = State.CLOSED
+            if not self.close_received:
+                self.close_code = CloseCode.ABNORMAL_CLOSURE
+
+    def _parse(self, src: bytes | bytearray, events: list[WSMessage]) -> int:
+        pos = 0
+        end = len(src)
+        while True:
+            if self._remaining < 0:
+                header = parse_header(src, pos)
+                if header is None:
+                    return pos
+                self._check_header(header)
+                if header.opcode >= Opcode.CLOSE:
+                    stop = pos + header.size + header.length
+                    if stop > end:
+                        return pos
+                    payload = src[pos + header.size : stop]
+                    pos = stop
+                    if header.mask is not None:
+                        payload = apply_mask(payload, header.mask)
+                    self._control(header.opcode, bytes(payload), events)
+                    if self.state is State.CLOSED:
+                        return pos
+                    continue
+                self._start_frame(header)
+                pos += header.size
+            take = min(end - pos, self._remaining)
+            self._remaining -= take
+            last = self._remaining == 0 and self._fin
+            if take:
+                chunk = src[pos : pos + take]
+                pos += take
+                if self._mask is not None:
+                    chunk = apply_mask(chunk, self._mask, self._offset)
+                    self._offset += take
+                self._feed(bytes(chunk), last)
+            elif last:
+                self._feed(b"", True)
+            elif self._remaining:
+                return pos
+            if self._remaining == 0:
+                self._remaining = -1
+                if self._fin:
+                    events.append(self._finish_message())
+
+    def _check_header(self, header: Header) -> None:
+        opcode = header.opcode
+        if opcode not in _KNOWN_OPCODES:
+            raise ProtocolError(f"reserved opcode {opcode:#x}")
+        allowed = RSV1 if (self._compressor is not None and opcode in (1, 2)) else 0
+        if header.rsv & ~allowed:
+            raise ProtocolError("reserved bits set without an extension that defines them")
+        if self._client:
+            if header.mask is not None:
+                raise ProtocolError("a server must not mask its frames")
+        elif header.mask is None:
+            raise ProtocolError("a client must mask its frames")
+        if opcode in CONTROL_OPCODES:
+            if not header.fin:
+                raise ProtocolError("fragmented control frame")
+            if header.length > MAX_CONTROL_PAYLOAD:
+                raise ProtocolError("control frame payload longer than 125 bytes")
+        elif opcode == Opcode.CONTINUATION:
+            if not self._msg_opcode:
+                raise ProtocolError("continuation frame without a message to continue")
+        elif self._msg_opcode:
+            raise ProtocolError("new data frame inside a fragmented message")
+
+    def _start_frame(self, header: Header) -> None:
+        if header.opcode != Opcode.CONTINUATION:
+            self._msg_opcode = header.opcode
+            self._msg_compressed = bool(header.rsv & RSV1)
+            self._msg_size = 0
+            self._parts = []
+            self._decoder = None
+        if not self._msg_compressed:
+            self._msg_size += header.length
+            if self._max_size and self._msg_size > self._max_size:
+                raise PayloadTooBig(
+                    f"message of at least {self._msg_size} bytes exceeds {self._max_size}"
+                )
+        self._remaining = header.length
+        self._mask = header.mask
+        self._offset = 0
+        self._fin = header.fin
+
+    def _feed(self, chunk: bytes, last: bool) -> None:
+        """Take payload bytes as they arrive: inflate, check UTF-8 at once, collect."""
+        if self._msg_compressed:
+            assert self._decompressor is not None
+            limit = self._max_size - self._msg_size if self._max_size else 0
+            chunk = self._decompressor.feed(chunk, limit)
+            if last:
+                chunk += self._decompressor.finish(limit - len(chunk) if limit else 0)
+            self._msg_size += len(chunk)
+        if self._msg_opcode == Opcode.BINARY:
+            self._parts.append(chunk)  # type: ignore[arg-type]
+            return
+        decoder = self._decoder
+        try:
+            if decoder is None and last and not self._parts:
+                self._parts.append(chunk.decode("utf-8"))  # type: ignore[arg-type]
+                return
+            if decoder is None:
+                decoder = self._decoder = _utf8_decoder()
+            self._parts.append(decoder.decode(chunk, last))  # type: ignore[arg-type]
+        except UnicodeDecodeError:
+            raise ProtocolError("invalid UTF-8 in a text message", CloseCode.INVALID_TEXT) from None
+
+    def _finish_message(self) -> WSMessage:
+        opcode, parts = self._msg_opcode, self._parts
+        self._msg_opcode = 0
+        self._parts = []
+        self._decoder = None
+        if opcode == Opcode.TEXT:
+            return WSMessage(WSMsgType.TEXT, "".join(parts), None)  # type: ignore[arg-type]
+        return WSMessage(WSMsgType.BINARY, b"".join(parts), None)  # type: ignore[arg-type]
+
+    def _control(self, opcode: int, payload: bytes, events: list[WSMessage]) -> None:
+        if opcode == Opcode.PING:
+            events.append(WSMessage(WSMsgType.PING, payload, None))
+        elif opcode == Opcode.PONG:
+            events.append(WSMessage(WSMsgType.PONG, payload, None))
+        else:
+            code, reason = parse_close(payload)
+            self.close_received = True
+            self.close_code, self.close_reason = code, reason
+            if self.state is State.OPEN:
+                # Echo the peer's code; an empty close is answered with an empty one.
+                self._out.append(self._frame(Opcode.CLOSE, payload[:2]))
+            self.state = State.CLOSED
+            events.append(WSMessage(WSMsgType.CLOSE, code, reason))
+
+    def _fail(self, exc: ProtocolError, events: list[WSMessage]) -> None:
+        """Fail the connection (RFC 6455 section 7.1.7): close with the error's code."""
+        if self.state is State.OPEN:
+            self._out.append(self._frame(Opcode.CLOSE, build_close(exc.code, "")))
+            self.close_code = exc.code
+        self.state = State.CLOSED
+        self._buf = bytearray()
+        events.append(WSMessage(WSMsgType.ERROR, exc, None))
+
+    # -- sending -----------------------------------------------------------------
+
+    def data_to_send(self) -> bytes:
+        """Bytes the connection produced by itself since the last call."""
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    def send_text(self, text: str) -> bytes:
+        return self._message(Opcode.TEXT, text.encode("utf-8"))
+
+    def send_binary(self, data: bytes | bytearray | memoryview) -> bytes:
+        return self._message(Opcode.BINARY, bytes(data))
+
+    def send_ping(self, data: bytes = b"") -> bytes:
+        return self._control_frame(Opcode.PING, data)
+
+    def send_pong(self, data: bytes = b"") -> bytes:
+        return self._control_frame(Opcode.PONG, data)
+
+    def send_close(self, code: int = CloseCode.OK, reason: str = "") -> bytes:
+        """Start the closing handshake; empty bytes when it already started."""
+        payload = build_close(code, reason)
+        if self.state is not State.OPEN:
+            return b""
+        self.state = State.CLOSING
+        self.close_code, self.close_reason = code, reason
+        return self._frame(Opcode.CLOSE, payload)
+
+    def _message(self, opcode: int, payload: bytes) -> bytes:
+        if self.state is not State.OPEN:
+            raise ConnectionClosed(self.close_code, self.close_reason)
+        compressor = self._compressor
+        if compressor is not None and len(payload) >= self._compress_threshold:
+            return self._frame(opcode, compressor.compress(payload), RSV1)
+        return self._frame(opcode, payload)
+
+    def _control_frame(self, opcode: int, data: bytes) -> bytes:
+        if len(data) > MAX_CONTROL_PAYLOAD:
+            raise ValueError("control frame payload longer than 125 bytes")
+        if self.state is State.CLOSED:
+            raise ConnectionClosed(self.close_code, self.close_reason)
+        return self._frame(opcode, bytes(data))
+
+    def _frame(self, opcode: int, payload: bytes, rsv: int = 0) -> bytes:
+        if self._client:
+            mask = os.urandom(4)
+            return build_header(opcode, len(payload), rsv=rsv, mask=mask) + apply_mask(
+                payload, mask
+            )
+        return build_header(opcode, len(payload), rsv=rsv) + payload

@@ -1,0 +1,127 @@
+"""Frame layout (RFC 6455 section 5.2): opcodes, header parsing, building and masking.
+
+The receive loop in ``connection.py`` parses headers straight out of its buffer with
+``parse_header``; everything here works on bytes and offsets, never on sockets.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from enum import IntEnum
+from typing import NamedTuple
+
+from .errors import ProtocolError
+
+
+class Opcode(IntEnum):
+    CONTINUATION = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
+
+
+DATA_OPCODES = frozenset((Opcode.CONTINUATION, Opcode.TEXT, Opcode.BINARY))
+CONTROL_OPCODES = frozenset((Opcode.CLOSE, Opcode.PING, Opcode.PONG))
+MAX_CONTROL_PAYLOAD = 125
+
+FIN = 0x80
+RSV1 = 0x40
+RSV2 = 0x20
+RSV3 = 0x10
+MASK_BIT = 0x80
+
+_U16 = struct.Struct("!H")
+_U64 = struct.Struct("!Q")
+_HEAD = struct.Struct("!BB")
+_HEAD16 = struct.Struct("!BBH")
+_HEAD64 = struct.Struct("!BBQ")
+
+
+class Header(NamedTuple):
+    """A parsed frame header; ``size`` is the header's own length in bytes."""
+
+    fin: bool
+    rsv: int
+    opcode: int
+    mask: bytes | None
+    length: int
+    size: int
+
+
+def parse_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> Header | None:
+    """Parse the frame header at ``buf[pos:]``; ``None`` until it has fully arrived.
+
+    Only the wire layout is checked here (the 64-bit length's high bit); what depends on
+    the connection's state, role and extensions is checked by the connection.
+    """
+    available = len(buf) - pos
+    if available < 2:
+        return None
+    first, second = _HEAD.unpack_from(buf, pos)
+    length = second & 0x7F
+    size = 2
+    if length == 126:
+        if available < 4:
+            return None
+        (length,) = _U16.unpack_from(buf, pos + 2)
+        size = 4
+    elif length == 127:
+        if available < 10:
+            return None
+        (length,) = _U64.unpack_from(buf, pos + 2)
+        if length >> 63:
+            raise ProtocolError("64-bit frame length with the most significant bit set")
+        size = 10
+    mask = None
+    if second & MASK_BIT:
+        if available < size + 4:
+            return None
+        mask = bytes(buf[pos + size : pos + size + 4])
+        size += 4
+    return Header(bool(first & FIN), first & 0x70, first & 0x0F, mask, length, size)
+
+
+def apply_mask(data: bytes | bytearray | memoryview, mask: bytes, offset: int = 0) -> bytes:
+    """XOR ``data`` with the 4-byte ``mask``, as if it started ``offset`` bytes into a payload.
+
+    One big-integer XOR does the whole payload in C: no per-byte Python loop.
+    """
+    size = len(data)
+    if not size:
+        return b""
+    if offset % 4:
+        shift = offset % 4
+        mask = mask[shift:] + mask[:shift]
+    key = mask * (size // 4 + 1)
+    value = int.from_bytes(data, "little") ^ int.from_bytes(key[:size], "little")
+    return value.to_bytes(size, "little")
+
+
+def build_header(
+    opcode: int, length: int, *, fin: bool = True, rsv: int = 0, mask: bytes | None = None
+) -> bytes:
+    """The header bytes of a frame carrying ``length`` payload bytes."""
+    first = (FIN if fin else 0) | rsv | opcode
+    mask_bit = MASK_BIT if mask is not None else 0
+    if length < 126:
+        head = _HEAD.pack(first, mask_bit | length)
+    elif length < 0x10000:
+        head = _HEAD16.pack(first, mask_bit | 126, length)
+    else:
+        head = _HEAD64.pack(first, mask_bit | 127, length)
+    return head + mask if mask is not None else head
+
+
+def build_frame(
+    opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, masked: bool = False
+) -> bytes:
+    """A whole frame: a client masks (``masked=True``) with a fresh random key."""
+    if masked:
+        mask = os.urandom(4)
+        return build_header(opcode, len(payload), fin=fin, rsv=rsv, mask=mask) + apply_mask(
+            payload, mask
+        )
+    return build_header(opcode, len(payload), fin=fin, rsv=rsv) + payload

@@ -1,0 +1,357 @@
+"""The asyncio WebSocket both sides share: receive queue, sends with backpressure,
+ping/heartbeat and the closing handshake, over a sans-I/O ``Connection``.
+
+After the opening handshake, the server's ``WebSocketResponse`` and the client's
+``ws_connect`` make this object the transport's protocol and call ``start``. From
+then on every byte goes ``data_received`` -> ``Connection.receive_data`` -> the queue
+-> ``receive()``; every send goes ``Connection.send_*`` -> one ``transport.write``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from .close import CloseCode
+from .connection import Connection, Role, State
+from .errors import ConnectionClosed
+from .messages import CLOSED_MESSAGE, WSMessage, WSMsgType
+
+_END_OF_ITERATION = frozenset((WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED))
+
+
+class WebSocketTimeoutError(asyncio.TimeoutError):
+    """No pong came back within the heartbeat's deadline."""
+
+
+class WebSocket(asyncio.Protocol):
+    """The message API: ``async for msg in ws``, ``receive*``, ``send_*``, ``close``."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        subprotocol: str | None = None,
+        heartbeat: float | None = None,
+        autoping: bool = True,
+        receive_timeout: float | None = None,
+        close_timeout: float = 10.0,
+        max_queue: int = 16,
+    ) -> None:
+        self._conn = connection
+        self._server = connection.role is Role.SERVER
+        self.protocol = subprotocol
+        self._heartbeat = heartbeat
+        self._autoping = autoping
+        self._receive_timeout = receive_timeout
+        self._close_timeout = close_timeout
+        self._max_queue = max_queue
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._queue: deque[WSMessage] = deque()
+        self._waiter: asyncio.Future[WSMessage] | None = None
+        self._reading_paused = False
+        self._writing_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._closed_waiter: asyncio.Future[None] | None = None
+        self._lost_waiter: asyncio.Future[None] | None = None
+        self._lost = False
+        self._close_called = False
+        self._exception: BaseException | None = None
+        self._heartbeat_handle: asyncio.TimerHandle | None = None
+        self._ping_sent_at = 0.0
+        self._last_seen = 0.0
+
+    # -- wiring ------------------------------------------------------------------
+
+    def start(self, transport: asyncio.Transport, tail: bytes = b"") -> None:
+        """Take over ``transport``; ``tail`` holds bytes received after the handshake."""
+        self._transport = transport
+        self._last_seen = self._loop.time()
+        if self._heartbeat:
+            self._heartbeat_handle = self._loop.call_later(self._heartbeat, self._on_heartbeat)
+        if tail:
+            self.data_received(tail)
+
+    def data_received(self, data: bytes) -> None:
+        conn = self._conn
+        events = conn.receive_data(data)
+        out = conn.data_to_send()
+        if out:
+            self._write_now(out)
+        if self._heartbeat:
+            self._last_seen = self._loop.time()
+        for msg in events:
+            kind = msg.type
+            if kind is WSMsgType.PING and self._autoping:
+                if conn.state is not State.CLOSED:
+                    self._write_now(conn.send_pong(msg.data))
+                continue
+            if kind is WSMsgType.PONG and self._autoping:
+                continue
+            if kind is WSMsgType.ERROR:
+                self._exception = msg.data
+            elif conn.state is State.CLOSING and kind in (WSMsgType.TEXT, WSMsgType.BINARY):
+                continue  # we are closing: what the peer still sends is dropped
+            self._deliver(msg)
+        if conn.state is State.CLOSED:
+            self._on_closed()
+
+    def eof_received(self) -> bool | None:
+        return None  # let the transport close itself: a half-open WebSocket is useless
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._conn.receive_eof()
+        if exc is not None and self._exception is None:
+            self._exception = exc
+        self._cancel_heartbeat()
+        self._resolve(self._closed_waiter)
+        self._resolve(self._lost_waiter)
+        self._resolve(self._drain_waiter)
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(CLOSED_MESSAGE)
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._resolve(self._drain_waiter)
+
+    # -- receiving ---------------------------------------------------------------
+
+    def _deliver(self, msg: WSMessage) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            self._waiter = None
+            waiter.set_result(msg)
+            return
+        self._queue.append(msg)
+        if len(self._queue) >= self._max_queue and not self._reading_paused and self._transport:
+            self._reading_paused = True
+            self._transport.pause_reading()
+
+    async def receive(self, timeout: float | None = None) -> WSMessage:
+        """The next message; CLOSED once the connection is over. Raises TimeoutError."""
+        if self._queue:
+            msg = self._queue.popleft()
+            if self._reading_paused and len(self._queue) <= self._max_queue // 2:
+                self._reading_paused = False
+                if self._transport is not None:
+                    self._transport.resume_reading()
+            return msg
+        if self._lost or self._conn.state is State.CLOSED:
+            return CLOSED_MESSAGE
+        if self._waiter is not None:
+            raise RuntimeError("another task is already waiting in receive()")
+        waiter: asyncio.Future[WSMessage] = self._loop.create_future()
+        self._waiter = waiter
+        timeout = timeout if timeout is not None else self._receive_timeout
+        handle = self._loop.call_later(timeout, waiter.cancel) if timeout is not None else None
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if handle is not None and waiter.cancelled() and not handle.cancelled():
+                # our own timer fired (a cancel from outside leaves the handle pending)
+                raise asyncio.TimeoutError("no message within the receive timeout") from None
+            raise
+        finally:
+            self._waiter = None
+            if handle is not None:
+                handle.cancel()
+
+    async def receive_str(self, *, timeout: float | None = None) -> str:
+        return str(await self._receive_typed(WSMsgType.TEXT, timeout))
+
+    async def receive_bytes(self, *, timeout: float | None = None) -> bytes:
+        return bytes(await self._receive_typed(WSMsgType.BINARY, timeout))
+
+    async def receive_json(
+        self, *, loads: Callable[[Any], Any] = json.loads, timeout: float | None = None
+    ) -> Any:
+        msg = await self.receive(timeout)
+        if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            raise TypeError(f"received {msg.type.name} instead of a JSON message")
+        return loads(msg.data)
+
+    async def _receive_typed(self, kind: WSMsgType, timeout: float | None) -> Any:
+        msg = await self.receive(timeout)
+        if msg.type is not kind:
+            raise TypeError(f"received {msg.type.name} instead of {kind.name}")
+        return msg.data
+
+    def __aiter__(self) -> WebSocket:
+        return self
+
+    async def __anext__(self) -> WSMessage:
+        msg = await self.receive()
+        if msg.type in _END_OF_ITERATION:
+            raise StopAsyncIteration
+        return msg
+
+    # -- sending -----------------------------------------------------------------
+
+    async def send_str(self, data: str) -> None:
+        await self.send_prepared(self._conn.send_text(data))
+
+    async def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
+        await self.send_prepared(self._conn.send_binary(data))
+
+    async def send_json(self, data: Any, *, dumps: Callable[[Any], str] = json.dumps) -> None:
+        await self.send_prepared(self._conn.send_text(dumps(data)))
+
+    async def ping(self, message: bytes = b"") -> None:
+        await self.send_prepared(self._conn.send_ping(message))
+
+    async def pong(self, message: bytes = b"") -> None:
+        await self.send_prepared(self._conn.send_pong(message))
+
+    async def send_prepared(self, frame: bytes) -> None:
+        """Write already framed bytes; waits only while the transport is paused.
+
+        A publisher frames a message once and hands the same bytes to many sockets.
+        """
+        self._write_now(frame)
+        if self._writing_paused:
+            await self._wait(self._drain_waiter_future())
+
+    def _write_now(self, data: bytes) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            raise ConnectionClosed(self._conn.close_code, self._conn.close_reason)
+        transport.write(data)
+
+    def _drain_waiter_future(self) -> asyncio.Future[None]:
+        if self._drain_waiter is None or self._drain_waiter.done():
+            self._drain_waiter = self._loop.create_future()
+        return self._drain_waiter
+
+    @property
+    def write_buffer_size(self) -> int:
+        """Bytes written but not yet sent: what a slow reader makes us hold."""
+        return self._transport.get_write_buffer_size() if self._transport else 0
+
+    # -- closing -----------------------------------------------------------------
+
+    async def close(self, *, code: int = CloseCode.OK, message: bytes | str = b"") -> bool:
+        """Close with the closing handshake; False when it was already closed."""
+        if self._close_called or self._lost:
+            return False
+        self._close_called = True
+        reason = message.decode("utf-8") if isinstance(message, bytes) else message
+        conn = self._conn
+        if conn.state is State.OPEN:
+            try:
+                self._write_now(conn.send_close(code, reason))
+            except ConnectionClosed:
+                return False
+            if self._closed_waiter is None:
+                self._closed_waiter = self._loop.create_future()
+            await self._wait(self._closed_waiter, self._close_timeout)
+        if not self._lost:
+            self._on_closed()
+            if not self._server and self._lost_waiter is not None:
+                await self._wait(self._lost_waiter, self._close_timeout)
+        self._cancel_heartbeat()
+        if self._transport is not None and not self._lost:
+            self._transport.abort()  # the peer did not finish the handshake in time
+        return True
+
+    def _on_closed(self) -> None:
+        """Close frames crossed (or we failed): who closes TCP first.
+
+        The server closes at once; a client gives the server ``close_timeout`` to do
+        it (RFC 6455 section 7.1.1), so the server's TIME_WAIT stays on the server.
+        """
+        self._resolve(self._closed_waiter)
+        self._cancel_heartbeat()
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if self._server:
+            transport.close()
+        elif self._lost_waiter is None:
+            self._lost_waiter = self._loop.create_future()
+            self._loop.call_later(self._close_timeout, self._abort_if_open)
+
+    def _abort_if_open(self) -> None:
+        if not self._lost and self._transport is not None:
+            self._transport.abort()
+
+    async def _wait(self, future: asyncio.Future[None], timeout: float | None = None) -> None:
+        if future.done():
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+
+    @staticmethod
+    def _resolve(future: asyncio.Future[None] | None) -> None:
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    # -- heartbeat ---------------------------------------------------------------
+
+    def _on_heartbeat(self) -> None:
+        """Ping when the peer has been silent for ``heartbeat`` seconds; no pong
+        within half of it fails the connection."""
+        assert self._heartbeat is not None
+        now = self._loop.time()
+        if self._ping_sent_at:
+            if self._last_seen < self._ping_sent_at:
+                self._heartbeat_timeout()
+                return
+            self._ping_sent_at = 0.0
+        idle = now - self._last_seen
+        if idle < self._heartbeat:
+            self._heartbeat_handle = self._loop.call_at(
+                self._last_seen + self._heartbeat, self._on_heartbeat
+            )
+            return
+        try:
+            self._write_now(self._conn.send_ping())
+        except ConnectionClosed:
+            return
+        self._ping_sent_at = now
+        self._heartbeat_handle = self._loop.call_later(self._heartbeat / 2, self._on_heartbeat)
+
+    def _heartbeat_timeout(self) -> None:
+        conn = self._conn
+        self._exception = WebSocketTimeoutError("no pong within the heartbeat deadline")
+        if conn.state is State.OPEN:
+            self._write_now(conn.send_close(CloseCode.INTERNAL_ERROR, "heartbeat timeout"))
+        conn.close_code = CloseCode.ABNORMAL_CLOSURE
+        self._deliver(WSMessage(WSMsgType.ERROR, self._exception, None))
+        if self._transport is not None:
+            self._transport.close()
+
+    def _cancel_heartbeat(self) -> None:
+        if self._heartbeat_handle is not None:
+            self._heartbeat_handle.cancel()
+            self._heartbeat_handle = None
+
+    # -- state -------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._close_called or self._lost or self._conn.state is State.CLOSED
+
+    @property
+    def close_code(self) -> int | None:
+        return self._conn.close_code
+
+    @property
+    def close_reason(self) -> str:
+        return self._conn.close_reason
+
+    @property
+    def connection(self) -> Connection:
+        return self._conn
+
+    def exception(self) -> BaseException | None:
+        return self._exception

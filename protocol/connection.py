@@ -94,21 +94,7 @@ class Connection:
         self._compressor: Compressor | None = None
         self._decompressor: Decompressor | None = None
         if deflate is not None:
-            ours_bits, ours_nct, peer_nct = (
-                (
-                    deflate.client_max_window_bits,
-                    deflate.client_no_context_takeover,
-                    deflate.server_no_context_takeover,
-                )
-                if self._client
-                else (
-                    deflate.server_max_window_bits,
-                    deflate.server_no_context_takeover,
-                    deflate.client_no_context_takeover,
-                )
-            )
-            self._compressor = Compressor(ours_bits, ours_nct)
-            self._decompressor = Decompressor(peer_nct)
+            self.use_deflate(deflate)
         self._buf = bytearray()
         self._out: list[bytes] = []
         # The data frame being received: bytes still due, its mask and mask offset.
@@ -122,6 +108,18 @@ class Connection:
         self._msg_size = 0
         self._parts: list[bytes] | list[str] = []
         self._decoder: codecs.IncrementalDecoder | None = None
+
+    def use_deflate(self, params: DeflateParams) -> None:
+        """Switch permessage-deflate on with the parameters the handshake agreed."""
+        self.deflate = params
+        if self._client:
+            ours = (params.client_max_window_bits, params.client_no_context_takeover)
+            peer_nct = params.server_no_context_takeover
+        else:
+            ours = (params.server_max_window_bits, params.server_no_context_takeover)
+            peer_nct = params.client_no_context_takeover
+        self._compressor = Compressor(*ours)
+        self._decompressor = Decompressor(peer_nct)
 
     # -- receiving ---------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from .close import CloseCode
 from .connection import Connection, Role, State
+from .deflate import DeflateParams
 from .errors import ConnectionClosed
 from .messages import CLOSED_MESSAGE, WSMessage, WSMsgType
 
@@ -33,24 +34,28 @@ class WebSocket(asyncio.Protocol):
 
     def __init__(
         self,
-        connection: Connection,
+        role: Role,
         *,
-        subprotocol: str | None = None,
+        max_msg_size: int = 4 * 1024 * 1024,
+        compress_threshold: int = 64,
         heartbeat: float | None = None,
         autoping: bool = True,
         receive_timeout: float | None = None,
         close_timeout: float = 10.0,
         max_queue: int = 16,
     ) -> None:
-        self._conn = connection
-        self._server = connection.role is Role.SERVER
-        self.protocol = subprotocol
+        """``max_msg_size=0`` means no limit; ``max_queue`` received messages waiting
+        for the reader pause reading from the socket until half of them are taken."""
+        self._conn = Connection(
+            role, max_message_size=max_msg_size, compress_threshold=compress_threshold
+        )
+        self._server = role is Role.SERVER
+        self.protocol: str | None = None
         self._heartbeat = heartbeat
         self._autoping = autoping
         self._receive_timeout = receive_timeout
         self._close_timeout = close_timeout
         self._max_queue = max_queue
-        self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._queue: deque[WSMessage] = deque()
         self._waiter: asyncio.Future[WSMessage] | None = None
@@ -68,9 +73,21 @@ class WebSocket(asyncio.Protocol):
 
     # -- wiring ------------------------------------------------------------------
 
-    def start(self, transport: asyncio.Transport, tail: bytes = b"") -> None:
-        """Take over ``transport``; ``tail`` holds bytes received after the handshake."""
+    def start(
+        self,
+        transport: asyncio.Transport,
+        tail: bytes = b"",
+        *,
+        deflate: DeflateParams | None = None,
+        subprotocol: str | None = None,
+    ) -> None:
+        """Take over ``transport`` once the handshake agreed on ``deflate`` and
+        ``subprotocol``; ``tail`` holds bytes received right after the handshake."""
+        self._loop = asyncio.get_running_loop()
         self._transport = transport
+        self.protocol = subprotocol
+        if deflate is not None:
+            self._conn.use_deflate(deflate)
         self._last_seen = self._loop.time()
         if self._heartbeat:
             self._heartbeat_handle = self._loop.call_later(self._heartbeat, self._on_heartbeat)
@@ -148,6 +165,8 @@ class WebSocket(asyncio.Protocol):
             return msg
         if self._lost or self._conn.state is State.CLOSED:
             return CLOSED_MESSAGE
+        if self._transport is None:
+            raise RuntimeError("the WebSocket is not connected yet (prepare or connect first)")
         if self._waiter is not None:
             raise RuntimeError("another task is already waiting in receive()")
         waiter: asyncio.Future[WSMessage] = self._loop.create_future()
@@ -223,7 +242,9 @@ class WebSocket(asyncio.Protocol):
 
     def _write_now(self, data: bytes) -> None:
         transport = self._transport
-        if transport is None or transport.is_closing():
+        if transport is None:
+            raise RuntimeError("the WebSocket is not connected yet (prepare or connect first)")
+        if transport.is_closing():
             raise ConnectionClosed(self._conn.close_code, self._conn.close_reason)
         transport.write(data)
 

@@ -2,10 +2,13 @@
 
 One ``Connection`` per WebSocket and role. ``receive_data`` parses frames straight
 from the bytes it is given, assembles messages, checks every rule of RFC 6455 and
-RFC 7692, and returns ``WSMessage`` events. Bytes the connection must send on its own
-(the echo of a close, the close that fails a connection) wait in ``data_to_send``.
-A protocol violation never raises from ``receive_data``: it ends the event list with
-an ERROR message and queues the close frame carrying the matching code.
+RFC 7692, and returns ``WSMessage`` events. A protocol violation never raises from
+``receive_data``: it ends the event list with an ERROR message whose exception
+carries the close code to answer with.
+
+The connection never sends on its own. After a close frame or a violation it stops
+receiving (state REMOTE_CLOSED) but may still send, so what the application answers
+to earlier messages goes out before the close that ``answer_close`` then produces.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ class Role(Enum):
 class State(IntEnum):
     OPEN = 1
     CLOSING = 2  # we sent a close frame and wait for the peer's
-    CLOSED = 3  # close frames crossed, or the connection failed or was lost
+    REMOTE_CLOSED = 3  # the peer's close (or its violation) arrived; ours is still due
+    CLOSED = 4  # close frames crossed, or the connection was lost
 
 
 class Connection:
@@ -61,7 +65,6 @@ class Connection:
         "_msg_opcode",
         "_msg_size",
         "_offset",
-        "_out",
         "_parts",
         "_remaining",
         "close_code",
@@ -96,7 +99,6 @@ class Connection:
         if deflate is not None:
             self.use_deflate(deflate)
         self._buf = bytearray()
-        self._out: list[bytes] = []
         # The data frame being received: bytes still due, its mask and mask offset.
         self._remaining = -1
         self._mask: bytes | None = None
@@ -125,7 +127,7 @@ class Connection:
 
     def receive_data(self, data: bytes) -> list[WSMessage]:
         """Feed bytes from the network; return the messages they complete."""
-        if self.state is State.CLOSED:
+        if self.state >= State.REMOTE_CLOSED:
             return []
         events: list[WSMessage] = []
         buf = self._buf
@@ -139,7 +141,7 @@ class Connection:
         except ProtocolError as exc:
             self._fail(exc, events)
             return events
-        if self.state >= State.CLOSED:  # a close frame ended it: drop what follows
+        if self.state >= State.REMOTE_CLOSED:  # a close frame ended it: drop the rest
             self._buf = bytearray()
         elif src is buf:
             del buf[:pos]
@@ -172,7 +174,7 @@ class Connection:
                     if header.mask is not None:
                         payload = apply_mask(payload, header.mask)
                     self._control(header.opcode, bytes(payload), events)
-                    if self.state is State.CLOSED:
+                    if self.state >= State.REMOTE_CLOSED:
                         return pos
                     continue
                 self._start_frame(header)
@@ -278,28 +280,21 @@ class Connection:
             code, reason = parse_close(payload)
             self.close_received = True
             self.close_code, self.close_reason = code, reason
-            if self.state is State.OPEN:
-                # Echo the peer's code; an empty close is answered with an empty one.
-                self._out.append(self._frame(Opcode.CLOSE, payload[:2]))
-            self.state = State.CLOSED
+            self.state = State.REMOTE_CLOSED if self.state is State.OPEN else State.CLOSED
             events.append(WSMessage(WSMsgType.CLOSE, code, reason))
 
     def _fail(self, exc: ProtocolError, events: list[WSMessage]) -> None:
-        """Fail the connection (RFC 6455 section 7.1.7): close with the error's code."""
+        """Fail the connection (RFC 6455 section 7.1.7): stop receiving; the close
+        with ``exc.code`` is for ``answer_close`` once the earlier events are handled."""
         if self.state is State.OPEN:
-            self._out.append(self._frame(Opcode.CLOSE, build_close(exc.code, "")))
             self.close_code = exc.code
-        self.state = State.CLOSED
+            self.state = State.REMOTE_CLOSED
+        else:  # we had sent our close already: nothing more to say
+            self.state = State.CLOSED
         self._buf = bytearray()
         events.append(WSMessage(WSMsgType.ERROR, exc, None))
 
     # -- sending -----------------------------------------------------------------
-
-    def data_to_send(self) -> bytes:
-        """Bytes the connection produced by itself since the last call."""
-        out = b"".join(self._out)
-        self._out.clear()
-        return out
 
     def send_text(self, text: str) -> bytes:
         return self._message(Opcode.TEXT, text.encode("utf-8"))
@@ -313,17 +308,31 @@ class Connection:
     def send_pong(self, data: bytes = b"") -> bytes:
         return self._control_frame(Opcode.PONG, data)
 
-    def send_close(self, code: int = CloseCode.OK, reason: str = "") -> bytes:
-        """Start the closing handshake; empty bytes when it already started."""
+    def send_close(self, code: int | None = CloseCode.OK, reason: str = "") -> bytes:
+        """Start the closing handshake, or answer the peer's close or violation;
+        empty bytes once our close was sent. ``None`` sends a close without a code."""
         payload = build_close(code, reason)
-        if self.state is not State.OPEN:
+        if self.state is State.OPEN:
+            self.state = State.CLOSING
+            self.close_code, self.close_reason = code, reason
+        elif self.state is State.REMOTE_CLOSED:
+            self.state = State.CLOSED
+        else:
             return b""
-        self.state = State.CLOSING
-        self.close_code, self.close_reason = code, reason
         return self._frame(Opcode.CLOSE, payload)
 
+    def answer_close(self) -> bytes:
+        """Our side of a close the peer started (its code echoed) or of a violation
+        (the error's code); empty bytes when there is nothing to answer."""
+        if self.state is not State.REMOTE_CLOSED:
+            return b""
+        code = self.close_code
+        if code == CloseCode.NO_STATUS_RECEIVED:
+            code = None
+        return self.send_close(code, "")
+
     def _message(self, opcode: int, payload: bytes) -> bytes:
-        if self.state is not State.OPEN:
+        if self.state is not State.OPEN and self.state is not State.REMOTE_CLOSED:
             raise ConnectionClosed(self.close_code, self.close_reason)
         compressor = self._compressor
         if compressor is not None and len(payload) >= self._compress_threshold:

@@ -56,3 +56,15 @@ def encode_chunk(data: bytes) -> bytes:
 
 
 LAST_CHUNK = b"0\r\n\r\n"
+
+
+def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
+    """The lower-cased media type of a ``Content-Type`` value and its parameters
+    (parameter names lower-cased, quotes stripped from values)."""
+    mimetype, *params = value.split(";")
+    result: dict[str, str] = {}
+    for param in params:
+        key, sep, val = param.partition("=")
+        if sep:
+            result[key.strip().lower()] = val.strip().strip('"')
+    return mimetype.strip().lower(), result

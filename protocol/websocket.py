@@ -68,6 +68,7 @@ class WebSocket(asyncio.Protocol):
         self._close_called = False
         self._exception: BaseException | None = None
         self._heartbeat_handle: asyncio.TimerHandle | None = None
+        self._answer_handle: asyncio.TimerHandle | None = None
         self._ping_sent_at = 0.0
         self._last_seen = 0.0
 
@@ -97,9 +98,6 @@ class WebSocket(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         conn = self._conn
         events = conn.receive_data(data)
-        out = conn.data_to_send()
-        if out:
-            self._write_now(out)
         if self._heartbeat:
             self._last_seen = self._loop.time()
         for msg in events:
@@ -127,6 +125,8 @@ class WebSocket(asyncio.Protocol):
         if exc is not None and self._exception is None:
             self._exception = exc
         self._cancel_heartbeat()
+        if self._answer_handle is not None:
+            self._answer_handle.cancel()
         self._resolve(self._closed_waiter)
         self._resolve(self._lost_waiter)
         self._resolve(self._drain_waiter)
@@ -144,26 +144,49 @@ class WebSocket(asyncio.Protocol):
     # -- receiving ---------------------------------------------------------------
 
     def _deliver(self, msg: WSMessage) -> None:
+        """Hand ``msg`` to the waiting reader or queue it.
+
+        The peer's close (or its violation) is answered only when the application takes
+        it, so answers to the messages before it go out first; an application that
+        stops reading gets it answered after ``close_timeout``.
+        """
+        ending = msg.type is WSMsgType.CLOSE or msg.type is WSMsgType.ERROR
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             self._waiter = None
             waiter.set_result(msg)
+            if ending:
+                self._answer_close()
             return
         self._queue.append(msg)
+        if ending and self._conn.state is State.REMOTE_CLOSED:
+            self._answer_handle = self._loop.call_later(self._close_timeout, self._answer_close)
         if len(self._queue) >= self._max_queue and not self._reading_paused and self._transport:
             self._reading_paused = True
             self._transport.pause_reading()
+
+    def _answer_close(self) -> None:
+        if self._answer_handle is not None:
+            self._answer_handle.cancel()
+            self._answer_handle = None
+        frame = self._conn.answer_close()
+        transport = self._transport
+        if frame and transport is not None and not transport.is_closing():
+            transport.write(frame)
+        self._on_closed()
 
     async def receive(self, timeout: float | None = None) -> WSMessage:
         """The next message; CLOSED once the connection is over. Raises TimeoutError."""
         if self._queue:
             msg = self._queue.popleft()
-            if self._reading_paused and len(self._queue) <= self._max_queue // 2:
+            if msg.type is WSMsgType.CLOSE or msg.type is WSMsgType.ERROR:
+                self._answer_close()
+            elif self._reading_paused and len(self._queue) <= self._max_queue // 2:
                 self._reading_paused = False
                 if self._transport is not None:
                     self._transport.resume_reading()
             return msg
-        if self._lost or self._conn.state is State.CLOSED:
+        if self._lost or self._conn.state >= State.REMOTE_CLOSED:
             return CLOSED_MESSAGE
         if self._transport is None:
             raise RuntimeError("the WebSocket is not connected yet (prepare or connect first)")
@@ -275,6 +298,8 @@ class WebSocket(asyncio.Protocol):
             if self._closed_waiter is None:
                 self._closed_waiter = self._loop.create_future()
             await self._wait(self._closed_waiter, self._close_timeout)
+        elif conn.state is State.REMOTE_CLOSED:
+            self._answer_close()
         if not self._lost:
             self._on_closed()
             if not self._server and self._lost_waiter is not None:
@@ -360,7 +385,7 @@ class WebSocket(asyncio.Protocol):
 
     @property
     def closed(self) -> bool:
-        return self._close_called or self._lost or self._conn.state is State.CLOSED
+        return self._close_called or self._lost or self._conn.state >= State.REMOTE_CLOSED
 
     @property
     def close_code(self) -> int | None:

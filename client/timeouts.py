@@ -1,0 +1,147 @@
+"""``ClientTimeout`` and the deadlines that enforce it.
+
+A request's waits are of two kinds. Waits on the client's own futures (response head, body
+bytes, write drain) arm one ``call_later`` that fails the future: no task is cancelled, so a
+user's own cancellation is never confused with a timeout. Waits on coroutines the client does
+not own (``create_connection``, a user's body generator) run under ``guard``, which cancels
+the task and turns that cancellation into the timeout error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+
+from .exceptions import ConnectionTimeoutError, ServerTimeoutError, SocketTimeoutError
+
+ErrorFactory = Callable[[], ServerTimeoutError]
+Limit = tuple[float, ErrorFactory]
+"""A delay and the error to raise when it passes."""
+
+
+@dataclass(frozen=True)
+class ClientTimeout:
+    """Budgets in seconds; ``None`` disables one.
+
+    ``total`` covers the whole request including reading the body; ``connect`` covers
+    waiting for a pool slot plus opening the socket; ``sock_connect`` only opening the
+    socket (and TLS); ``sock_read`` is the longest silence allowed while waiting for bytes.
+    """
+
+    total: float | None = None
+    connect: float | None = None
+    sock_read: float | None = None
+    sock_connect: float | None = None
+
+
+DEFAULT_TIMEOUT = ClientTimeout(total=300, sock_connect=30)
+
+
+def _error(cls: type[ServerTimeoutError], message: str) -> ErrorFactory:
+    return lambda: cls(message)
+
+
+class Deadline:
+    """The ``total`` budget of one request, shared by every wait the request makes."""
+
+    __slots__ = ("_end", "_loop", "timeout")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: ClientTimeout) -> None:
+        self._loop = loop
+        self.timeout = timeout
+        self._end = None if timeout.total is None else loop.time() + timeout.total
+
+    def limit(self, step: float | None, step_error: ErrorFactory | None = None) -> Limit | None:
+        """The tighter of the remaining total budget and ``step``, with its error."""
+        total_left = None if self._end is None else max(self._end - self._loop.time(), 0.0)
+        if (
+            step is not None
+            and step_error is not None
+            and (total_left is None or step < total_left)
+        ):
+            return step, step_error
+        if total_left is None:
+            return None
+        return total_left, _error(
+            ServerTimeoutError, f"Total timeout of {self.timeout.total} s exceeded"
+        )
+
+    def read_limit(self) -> Limit | None:
+        """The budget for one wait for bytes from the server."""
+        sock_read = self.timeout.sock_read
+        return self.limit(
+            sock_read,
+            _error(SocketTimeoutError, f"Timeout on reading data from socket ({sock_read} s)"),
+        )
+
+    def connect_limit(self, started: float) -> Limit | None:
+        """The budget for opening a socket, for a request that began acquiring at ``started``."""
+        connect, sock_connect = self.timeout.connect, self.timeout.sock_connect
+        step: Limit | None = None
+        if connect is not None:
+            left = max(connect - (self._loop.time() - started), 0.0)
+            step = left, _error(ConnectionTimeoutError, f"Connection timeout of {connect} s")
+        if sock_connect is not None and (step is None or sock_connect < step[0]):
+            step = (
+                sock_connect,
+                _error(ConnectionTimeoutError, f"Socket connect timeout of {sock_connect} s"),
+            )
+        return self.limit(*step) if step else self.limit(None)
+
+    def acquire_limit(self) -> Limit | None:
+        """The budget for waiting on a free pool slot."""
+        connect = self.timeout.connect
+        return self.limit(
+            connect, _error(ConnectionTimeoutError, f"Connection timeout of {connect} s")
+        )
+
+
+def arm(
+    loop: asyncio.AbstractEventLoop,
+    limit: Limit | None,
+    on_expiry: Callable[[ServerTimeoutError], None],
+) -> asyncio.TimerHandle | None:
+    """Schedule ``on_expiry(error)`` after the limit's delay; the caller cancels the handle."""
+    if limit is None:
+        return None
+    delay, make_error = limit
+    return loop.call_later(delay, lambda: on_expiry(make_error()))
+
+
+class guard:  # noqa: N801 - used like a function: ``with guard(limit):``
+    """Cancel the current task when ``limit`` passes and raise its timeout error instead."""
+
+    __slots__ = ("_error", "_handle", "_limit", "_task")
+
+    def __init__(self, limit: Limit | None) -> None:
+        self._limit = limit
+        self._handle: asyncio.TimerHandle | None = None
+        self._error: ServerTimeoutError | None = None
+
+    def __enter__(self) -> None:
+        if self._limit is not None:
+            task = asyncio.current_task()
+            assert task is not None, "guard is used inside a task"
+            self._task = task
+            self._handle = arm(task.get_loop(), self._limit, self._expire)
+
+    def _expire(self, error: ServerTimeoutError) -> None:
+        self._error = error
+        self._task.cancel()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        if self._error is None or exc_type is not asyncio.CancelledError:
+            return
+        if sys.version_info >= (3, 11) and self._task.uncancel() > 0:
+            return  # someone else cancelled the task too: let the cancellation win
+        raise self._error from None

@@ -1,0 +1,123 @@
+"""The ``_upgrade`` contract ``ws_connect`` is built on."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+
+import pytest
+from client_servers import raw_server, read_request
+from multidict import CIMultiDict
+from yarl import URL
+
+from tidewire.client import BasicAuth, ClientSession, ClientTimeout, ServerTimeoutError
+
+
+def ws_headers() -> CIMultiDict[str]:
+    return CIMultiDict(
+        {
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(),
+            "Sec-WebSocket-Version": "13",
+        }
+    )
+
+
+class Collector(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.got = asyncio.Event()
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
+        self.got.set()
+
+
+async def test_101_hands_over_the_transport(server: URL, session: ClientSession) -> None:
+    url = server.with_scheme("ws") / "ws"
+    result = await session._upgrade(url, ws_headers(), timeout=ClientTimeout(total=5))
+    assert result.status == 101
+    assert result.headers["Upgrade"].lower() == "websocket"
+    assert "Sec-WebSocket-Accept" in result.headers
+    assert result.transport is not None and result.tail == b""
+    assert result.url == url
+    collector = Collector()
+    result.transport.set_protocol(collector)
+    # a masked text frame "hi": the aiohttp endpoint echoes it back unmasked
+    mask = b"\x01\x02\x03\x04"
+    payload = bytes(b ^ mask[i % 4] for i, b in enumerate(b"hi"))
+    result.transport.write(b"\x81\x82" + mask + payload)
+    await asyncio.wait_for(collector.got.wait(), 5)
+    assert bytes(collector.data) == b"\x81\x02hi"
+    result.transport.close()
+    assert session.connector.in_use == 0 and session.connector.idle == 0
+
+
+async def test_plain_route_returns_status_without_transport(
+    server: URL, session: ClientSession
+) -> None:
+    result = await session._upgrade(
+        server.with_scheme("ws") / "hello", ws_headers(), timeout=ClientTimeout(total=5)
+    )
+    assert result.status == 200
+    assert result.transport is None
+    assert result.body == b"hello"
+
+
+async def test_refused_handshake_reports_4xx(server: URL, session: ClientSession) -> None:
+    result = await session._upgrade(
+        server.with_scheme("ws") / "status" / "403", ws_headers(), timeout=ClientTimeout(total=5)
+    )
+    assert (result.status, result.transport) == (403, None)
+
+
+async def test_tail_and_sent_head() -> None:
+    seen: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await read_request(reader))
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSet-Cookie: a=b\r\n\r\n\x81\x02hi"
+        )
+        await writer.drain()
+        await reader.read()
+
+    async with (
+        raw_server(handler) as url,
+        ClientSession(headers={"X-Default": "yes"}, cookies={"c": "d"}) as session,
+    ):
+        result = await session._upgrade(
+            url.with_scheme("ws") / "path" % {"q": "1"},
+            ws_headers(),
+            timeout=ClientTimeout(total=5),
+            auth=BasicAuth("user", "pw"),
+        )
+        assert result.status == 101 and result.tail == b"\x81\x02hi"
+        assert result.transport is not None
+        result.transport.close()
+    head = seen[0].decode()
+    assert head.startswith("GET /path?q=1 HTTP/1.1\r\n")
+    assert f"Host: 127.0.0.1:{url.port}\r\n" in head
+    assert "X-Default: yes\r\n" in head
+    assert "Cookie: c=d\r\n" in head
+    assert f"Authorization: {BasicAuth('user', 'pw').encode()}\r\n" in head
+    assert "Sec-WebSocket-Version: 13\r\n" in head
+
+
+async def test_handshake_timeout_closes_the_socket() -> None:
+    closed = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await reader.read()  # returns when the client closes
+        closed.set()
+
+    async with raw_server(silent) as url, ClientSession() as session:
+        with pytest.raises(ServerTimeoutError):
+            await session._upgrade(
+                url.with_scheme("ws"), ws_headers(), timeout=ClientTimeout(sock_read=0.2)
+            )
+        await asyncio.wait_for(closed.wait(), 5)

@@ -243,10 +243,10 @@ class Connection:
         """Take payload bytes as they arrive: inflate, check UTF-8 at once, collect."""
         if self._msg_compressed:
             assert self._decompressor is not None
-            limit = self._max_size - self._msg_size if self._max_size else 0
+            limit = self._max_size - self._msg_size if self._max_size else None
             chunk = self._decompressor.feed(chunk, limit)
             if last:
-                chunk += self._decompressor.finish(limit - len(chunk) if limit else 0)
+                chunk += self._decompressor.finish(None if limit is None else limit - len(chunk))
             self._msg_size += len(chunk)
         if self._msg_opcode == Opcode.BINARY:
             self._parts.append(chunk)  # type: ignore[arg-type]

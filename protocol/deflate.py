@@ -190,8 +190,10 @@ class Decompressor:
         self._reset = no_context_takeover
         self._obj: zlib._Decompress | None = None
 
-    def feed(self, data: bytes, limit: int) -> bytes:
-        """Inflate ``data``; ``limit`` > 0 caps the output, beyond it PayloadTooBig.
+    def feed(self, data: bytes, limit: int | None) -> bytes:
+        """Inflate ``data``; more than ``limit`` bytes out (``None``: no cap) is
+        PayloadTooBig. A cap of 0 is real: a message already at its maximum size
+        may not grow by a single byte.
 
         The cap is passed to zlib, so an inflation bomb stops at ``limit + 1`` bytes
         instead of being inflated whole and measured afterwards.
@@ -200,14 +202,14 @@ class Decompressor:
         if obj is None:
             obj = self._obj = zlib.decompressobj(-_MAX_BITS)
         try:
-            out = obj.decompress(data, limit + 1 if limit else 0)
+            out = obj.decompress(data, 0 if limit is None else limit + 1)
         except zlib.error as exc:
             raise ProtocolError(f"invalid compressed data: {exc}") from None
-        if limit and len(out) > limit:
+        if limit is not None and len(out) > limit:
             raise PayloadTooBig("message too big after decompression")
         return out
 
-    def finish(self, limit: int) -> bytes:
+    def finish(self, limit: int | None) -> bytes:
         """End a message: inflate the flush marker RFC 7692 strips from the wire."""
         out = self.feed(_TAIL, limit)
         if self._reset:

@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import gzip
 import json
+import socket
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 from aiohttp import web
 from yarl import URL
@@ -77,7 +78,7 @@ async def set_cookie(request: web.Request) -> web.Response:
     response = web.Response(text="set")
     response.set_cookie("session", "abc123")
     response.set_cookie("scoped", "only-here", path="/cookies/sub")
-    response.set_cookie("secure", "tls-only", secure=True)
+    response.set_cookie("tls", "tls-only", secure=True)
     return response
 
 
@@ -222,3 +223,41 @@ async def read_request(reader: asyncio.StreamReader) -> bytes:
 
 def json_body(text: str) -> object:
     return json.loads(text)
+
+
+@contextlib.contextmanager
+def blackhole() -> Iterator[URL]:
+    """A port whose accept queue is full: a new connect neither succeeds nor fails."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(4):  # the kernel accepts backlog + 1 before it starts dropping SYNs
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        yield URL(f"http://127.0.0.1:{port}")
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+async def respond(writer: asyncio.StreamWriter, raw: bytes) -> None:
+    writer.write(raw)
+    await writer.drain()
+
+
+def serve(raw: bytes, *, then_close: bool = True) -> RawHandler:
+    """A handler answering one request with ``raw``, then closing or waiting for the client."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await respond(writer, raw)
+        if not then_close:
+            await reader.read()
+
+    return handler

@@ -1,0 +1,108 @@
+"""Cookies: the jar's RFC 6265 rules, and cookies stored and sent by a session."""
+
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+
+from yarl import URL
+
+from tidewire.client import ClientSession, CookieJar
+
+
+def jar_with(header: str, url: str, *, unsafe: bool = False) -> CookieJar:
+    jar = CookieJar(unsafe=unsafe)
+    cookie: SimpleCookie = SimpleCookie()
+    cookie.load(header)
+    jar.update_cookies(cookie, URL(url))
+    return jar
+
+
+def names(jar: CookieJar, url: str) -> set[str]:
+    return set(jar.filter_cookies(URL(url)))
+
+
+def test_host_only_cookie() -> None:
+    jar = jar_with("a=1", "http://example.com/")
+    assert names(jar, "http://example.com/x") == {"a"}
+    assert names(jar, "http://sub.example.com/") == set()
+
+
+def test_domain_cookie_reaches_subdomains() -> None:
+    jar = jar_with("a=1; Domain=.example.com", "http://www.example.com/")
+    assert names(jar, "http://example.com/") == {"a"}
+    assert names(jar, "http://deep.sub.example.com/") == {"a"}
+    assert names(jar, "http://badexample.com/") == set()
+
+
+def test_foreign_domain_is_rejected() -> None:
+    assert len(jar_with("a=1; Domain=other.com", "http://example.com/")) == 0
+
+
+def test_path_rules() -> None:
+    jar = jar_with("a=1; Path=/docs", "http://example.com/")
+    assert names(jar, "http://example.com/docs") == {"a"}
+    assert names(jar, "http://example.com/docs/page") == {"a"}
+    assert names(jar, "http://example.com/docsearch") == set()
+    assert names(jar, "http://example.com/") == set()
+    default = jar_with("b=2", "http://example.com/dir/page")
+    assert names(default, "http://example.com/dir/other") == {"b"}
+    assert names(default, "http://example.com/") == set()
+
+
+def test_secure_only_over_tls() -> None:
+    jar = jar_with("a=1; Secure", "https://example.com/")
+    assert names(jar, "https://example.com/") == {"a"}
+    assert names(jar, "wss://example.com/") == {"a"}
+    assert names(jar, "http://example.com/") == set()
+
+
+def test_expiry_and_deletion() -> None:
+    jar = jar_with("a=1; Max-Age=0", "http://example.com/")
+    assert len(jar) == 0
+    jar = jar_with("a=1; Expires=Thu, 01 Jan 1970 00:00:00 GMT", "http://example.com/")
+    assert len(jar) == 0
+    jar = jar_with("a=1; Expires=Fri, 01 Jan 2100 00:00:00 GMT", "http://example.com/")
+    assert len(jar) == 1
+    gone: SimpleCookie = SimpleCookie()
+    gone.load("a=; Max-Age=-1")
+    jar.update_cookies(gone, URL("http://example.com/"))
+    assert len(jar) == 0
+
+
+def test_ip_hosts_need_unsafe() -> None:
+    assert len(jar_with("a=1", "http://127.0.0.1/")) == 0
+    assert names(jar_with("a=1", "http://127.0.0.1/", unsafe=True), "http://127.0.0.1/") == {"a"}
+
+
+def test_longest_path_first_and_clear() -> None:
+    jar = CookieJar()
+    for header in ("a=short; Path=/", "a=long; Path=/x/y"):
+        cookie: SimpleCookie = SimpleCookie()
+        cookie.load(header)
+        jar.update_cookies(cookie, URL("http://example.com/"))
+    assert jar.cookie_header(URL("http://example.com/x/y/z")) == "a=long"
+    assert len(jar) == 2
+    jar.clear_domain("example.com")
+    assert len(jar) == 0
+
+
+async def test_session_stores_and_sends_cookies(server: URL) -> None:
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as session:
+        response = await session.get(server / "set-cookie")
+        assert response.cookies["session"].value == "abc123"
+        assert await (await session.get(server / "cookies")).json() == {"session": "abc123"}
+        sub = await (await session.get(server / "cookies" / "sub")).json()
+        assert sub == {"session": "abc123", "scoped": "only-here"}
+        await (await session.get(server / "del-cookie")).read()
+        assert await (await session.get(server / "cookies")).json() == {}
+
+
+async def test_session_and_request_cookies(server: URL) -> None:
+    async with ClientSession(cookies={"shared": "1"}) as session:
+        response = await session.get(server / "cookies", cookies={"extra": "2"})
+        assert await response.json() == {"shared": "1", "extra": "2"}
+
+
+async def test_default_jar_ignores_ip_hosts(server: URL, session: ClientSession) -> None:
+    await (await session.get(server / "set-cookie")).read()
+    assert len(session.cookie_jar) == 0

@@ -195,18 +195,23 @@ class WebSocket(asyncio.Protocol):
         waiter: asyncio.Future[WSMessage] = self._loop.create_future()
         self._waiter = waiter
         timeout = timeout if timeout is not None else self._receive_timeout
-        handle = self._loop.call_later(timeout, waiter.cancel) if timeout is not None else None
+        handle = (
+            self._loop.call_later(timeout, self._receive_timed_out, waiter)
+            if timeout is not None
+            else None
+        )
         try:
             return await waiter
-        except asyncio.CancelledError:
-            if handle is not None and waiter.cancelled() and not handle.cancelled():
-                # our own timer fired (a cancel from outside leaves the handle pending)
-                raise asyncio.TimeoutError("no message within the receive timeout") from None
-            raise
         finally:
             self._waiter = None
             if handle is not None:
                 handle.cancel()
+
+    @staticmethod
+    def _receive_timed_out(waiter: asyncio.Future[WSMessage]) -> None:
+        """The timer fails the waiter itself, so a cancel from outside stays a cancel."""
+        if not waiter.done():
+            waiter.set_exception(asyncio.TimeoutError("no message within the receive timeout"))
 
     async def receive_str(self, *, timeout: float | None = None) -> str:
         return str(await self._receive_typed(WSMsgType.TEXT, timeout))

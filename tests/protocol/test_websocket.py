@@ -1,0 +1,408 @@
+"""The asyncio WebSocket over real loopback sockets and over in-memory transports.
+
+Loopback pairs show the message API, backpressure and lost connections as a user sees
+them; the in-memory pair logs every close and abort, so who closes TCP first, a peer
+that never answers and the heartbeat are checked without racing the kernel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from protocol_wire import read_frames
+
+from tidewire.protocol.connection import Role, State
+from tidewire.protocol.errors import ConnectionClosed
+from tidewire.protocol.messages import WSMessage, WSMsgType
+from tidewire.protocol.websocket import WebSocket, WebSocketTimeoutError
+
+
+class Started(WebSocket):
+    """Starts as soon as the loop hands over the transport, as server/client do."""
+
+    transport: asyncio.Transport
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.start(transport)
+
+
+@dataclass
+class Pair:
+    server: Started
+    client: Started
+
+
+async def _loopback(server_kw: dict[str, Any], client_kw: dict[str, Any]) -> AsyncIterator[Pair]:
+    loop = asyncio.get_running_loop()
+    server_ws = Started(Role.SERVER, **server_kw)
+    srv = await loop.create_server(lambda: server_ws, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    _, client_ws = await loop.create_connection(
+        lambda: Started(Role.CLIENT, **client_kw), "127.0.0.1", port
+    )
+    while not hasattr(server_ws, "transport"):
+        await asyncio.sleep(0)
+    try:
+        yield Pair(server_ws, client_ws)
+    finally:
+        for ws in (server_ws, client_ws):
+            ws.transport.abort()
+        srv.close()
+        await srv.wait_closed()
+
+
+@pytest.fixture
+async def pair() -> AsyncIterator[Pair]:
+    async for p in _loopback({}, {}):
+        yield p
+
+
+class MemoryTransport(asyncio.Transport):
+    """One end of an in-memory connection; ``log`` records closes, aborts and EOFs."""
+
+    def __init__(self, name: str, log: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.name, self.log = name, log
+        self.peer: MemoryTransport | None = None
+        self.protocol: WebSocket | None = None
+        self.closing = False
+        self.deliver = True  # False: the peer never hears from us (a black hole)
+        self.written: list[bytes] = []
+        self.reading = True
+        self.held: list[bytes] = []  # what arrived while reading was paused
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        assert not self.closing, "write after close"
+        self.written.append(bytes(data))
+        if self.deliver:
+            asyncio.get_running_loop().call_soon(self._arrive, bytes(data))
+
+    def _arrive(self, data: bytes) -> None:
+        peer = self.peer
+        if peer is not None and not peer.closing and peer.protocol is not None:
+            if peer.reading:
+                peer.protocol.data_received(data)
+            else:
+                peer.held.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def _end(self, how: str) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        self.log.append((self.name, how))
+        loop = asyncio.get_running_loop()
+        assert self.protocol is not None
+        loop.call_soon(self.protocol.connection_lost, None)
+        if how != "eof" and self.peer is not None:
+            loop.call_soon(self.peer._end, "eof")
+
+    def close(self) -> None:
+        self._end("close")
+
+    def abort(self) -> None:
+        self._end("abort")
+
+    def pause_reading(self) -> None:
+        self.reading = False
+        self.log.append((self.name, "pause_reading"))
+
+    def resume_reading(self) -> None:
+        self.reading = True
+        self.log.append((self.name, "resume_reading"))
+        held, self.held = self.held, []
+        assert self.protocol is not None
+        for data in held:
+            self.protocol.data_received(data)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+@dataclass
+class MemoryPair:
+    server: WebSocket
+    client: WebSocket
+    server_end: MemoryTransport
+    client_end: MemoryTransport
+    log: list[tuple[str, str]] = field(default_factory=list)
+
+
+def memory_pair(
+    server_kw: dict[str, Any] | None = None, client_kw: dict[str, Any] | None = None
+) -> MemoryPair:
+    log: list[tuple[str, str]] = []
+    server_end, client_end = MemoryTransport("server", log), MemoryTransport("client", log)
+    server_end.peer, client_end.peer = client_end, server_end
+    server = WebSocket(Role.SERVER, **(server_kw or {}))
+    client = WebSocket(Role.CLIENT, **(client_kw or {}))
+    server_end.protocol, client_end.protocol = server, client
+    server.start(server_end)
+    client.start(client_end)
+    return MemoryPair(server, client, server_end, client_end, log)
+
+
+def _closes(log: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [entry for entry in log if entry[1] in ("close", "abort", "eof")]
+
+
+# -- messages ------------------------------------------------------------------
+
+
+async def test_messages_both_ways_and_async_for(pair: Pair) -> None:
+    await pair.client.send_str("héllo")
+    await pair.client.send_bytes(bytearray(b"\x00\x01"))
+    await pair.client.send_json({"a": [1, 2]})
+    assert await pair.server.receive_str() == "héllo"
+    assert await pair.server.receive_bytes() == b"\x00\x01"
+    assert await pair.server.receive_json() == {"a": [1, 2]}
+    big = bytes(range(256)) * 4096
+    await pair.server.send_bytes(big)
+    await pair.server.send_str("")
+    await pair.server.send_json([None])
+    closing = asyncio.ensure_future(pair.server.close(code=4001, message="over"))
+    got = [msg async for msg in pair.client]
+    assert await closing is True
+    assert got == [
+        WSMessage(WSMsgType.BINARY, big, None),
+        WSMessage(WSMsgType.TEXT, "", None),
+        WSMessage(WSMsgType.TEXT, "[null]", None),
+    ]
+    assert (pair.client.close_code, pair.client.close_reason) == (4001, "over")
+    assert (pair.server.close_code, pair.server.closed) == (4001, True)
+
+
+async def test_receive_type_errors(pair: Pair) -> None:
+    await pair.client.send_bytes(b"bin")
+    await pair.client.send_str("text")
+    await pair.client.ping(b"p")  # autoping answers it: never seen by the reader
+    closing = asyncio.ensure_future(pair.client.close(code=1000))
+    with pytest.raises(TypeError, match="BINARY instead of TEXT"):
+        await pair.server.receive_str()
+    with pytest.raises(TypeError, match="TEXT instead of BINARY"):
+        await pair.server.receive_bytes()
+    with pytest.raises(TypeError, match="CLOSE instead of a JSON"):
+        await pair.server.receive_json()
+    assert (await pair.server.receive()).type is WSMsgType.CLOSED
+    assert await closing is True
+
+
+async def test_receive_json_of_binary(pair: Pair) -> None:
+    await pair.client.send_bytes(b'{"x": 1}')
+    assert (await pair.server.receive()).json() == {"x": 1}
+
+
+async def test_receive_timeout() -> None:
+    async for p in _loopback({"receive_timeout": 0.05}, {}):
+        with pytest.raises(asyncio.TimeoutError):
+            await p.server.receive()
+        with pytest.raises(asyncio.TimeoutError):
+            await p.client.receive(timeout=0.05)
+        # still usable afterwards
+        await p.client.send_str("late")
+        assert await p.server.receive_str(timeout=5) == "late"
+
+
+async def test_cancelling_a_receive_with_a_timeout_is_a_cancel(pair: Pair) -> None:
+    task = asyncio.ensure_future(pair.server.receive(timeout=30))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_only_one_reader(pair: Pair) -> None:
+    task = asyncio.ensure_future(pair.server.receive())
+    await asyncio.sleep(0)
+    with pytest.raises(RuntimeError, match="already waiting"):
+        await pair.server.receive()
+    await pair.client.send_str("for the first")
+    assert (await task).data == "for the first"
+
+
+async def test_not_started() -> None:
+    ws = WebSocket(Role.SERVER)
+    with pytest.raises(RuntimeError, match="not connected"):
+        await ws.receive()
+    assert ws.write_buffer_size == 0
+
+
+# -- ping / pong ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("autoping", [True, False])
+async def test_ping_pong(autoping: bool) -> None:
+    async for p in _loopback({"autoping": autoping}, {"autoping": False}):
+        await p.client.ping(b"are you there")
+        if autoping:
+            assert await p.client.receive() == WSMessage(WSMsgType.PONG, b"are you there", None)
+        else:
+            assert await p.server.receive() == WSMessage(WSMsgType.PING, b"are you there", None)
+            with pytest.raises(asyncio.TimeoutError):
+                await p.client.receive(timeout=0.05)
+            await p.server.pong(b"by hand")
+            assert await p.client.receive() == WSMessage(WSMsgType.PONG, b"by hand", None)
+
+
+# -- closing -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("closer", ["server", "client"])
+async def test_close_handshake_and_the_server_closes_tcp_first(closer: str) -> None:
+    m = memory_pair()
+    ours, theirs = (m.server, m.client) if closer == "server" else (m.client, m.server)
+    reader = asyncio.ensure_future(theirs.receive())
+    assert await ours.close(code=4002, message=b"bye") is True
+    assert await reader == WSMessage(WSMsgType.CLOSE, 4002, "bye")
+    await asyncio.sleep(0.01)
+    assert _closes(m.log) == [("server", "close"), ("client", "eof")]
+    assert (theirs.close_code, theirs.close_reason) == (4002, "bye")
+    assert (ours.close_code, ours.close_reason) == (4002, "")  # the echo's: code only
+    for ws in (ours, theirs):
+        assert ws.closed
+        assert ws.connection.state is State.CLOSED
+    # the closer's queue still holds the echo it did not read; then CLOSED for good
+    assert await ours.receive() == WSMessage(WSMsgType.CLOSE, 4002, "")
+    for ws in (ours, theirs):
+        assert await ws.receive() == WSMessage(WSMsgType.CLOSED, None, None)
+    assert await ours.close() is False
+    with pytest.raises(ConnectionClosed):
+        await ours.send_str("after")
+
+
+async def test_close_without_a_reader_answers_after_close_timeout() -> None:
+    m = memory_pair(server_kw={"close_timeout": 0.05})
+    assert await m.client.close(code=1001) is True  # the server app never reads
+    assert _closes(m.log) == [("server", "close"), ("client", "eof")]
+    assert m.client.close_code == 1001
+
+
+@pytest.mark.parametrize("role", ["server", "client"])
+async def test_close_timeout_when_the_peer_never_answers(role: str) -> None:
+    m = memory_pair(server_kw={"close_timeout": 0.05}, client_kw={"close_timeout": 0.05})
+    ours, end = (m.server, m.server_end) if role == "server" else (m.client, m.client_end)
+    end.deliver = False  # our close frame is lost: no echo ever comes
+    assert await ours.close() is True
+    await asyncio.sleep(0)
+    assert _closes(m.log)[0][0] == role
+    assert ours.close_code == 1006
+    assert ours.closed
+
+
+# -- flow control ----------------------------------------------------------------
+
+
+async def test_send_waits_while_the_peer_does_not_read(pair: Pair) -> None:
+    pair.client.transport.pause_reading()  # the peer stops reading
+    chunk = bytes(256 * 1024)
+    sent = 0
+    pending = None
+    for _ in range(400):  # the kernel buffers fill, then the transport pauses us
+        task = asyncio.ensure_future(pair.server.send_bytes(chunk))
+        await asyncio.sleep(0.001)
+        if not task.done():
+            pending = task
+            break
+        sent += 1
+    assert pending is not None, "send never waited"
+    await asyncio.sleep(0.05)
+    assert not pending.done()
+    # what we hold stays bounded: the high-water mark plus the one message written
+    assert pair.server.write_buffer_size <= 64 * 1024 + len(chunk) + 1024
+    pair.client.transport.resume_reading()
+    received = 0
+    while received < sent + 1:
+        assert (await pair.client.receive()).data == chunk
+        received += 1
+    await asyncio.wait_for(pending, 5)
+
+
+async def test_a_full_receive_queue_pauses_reading() -> None:
+    m = memory_pair(server_kw={"max_queue": 4})
+    for i in range(6):
+        await m.client.send_str(str(i))
+    await asyncio.sleep(0.01)
+    assert [how for _, how in m.log] == ["pause_reading"]
+    assert len(m.server_end.held) == 2  # not read while the queue is full
+    assert [await m.server.receive_str() for _ in range(2)] == ["0", "1"]
+    # half of the queue taken: reading resumes, the held two arrive and fill it again
+    assert [how for _, how in m.log] == ["pause_reading", "resume_reading", "pause_reading"]
+    assert [await m.server.receive_str() for _ in range(4)] == ["2", "3", "4", "5"]
+    assert m.server_end.reading
+
+
+# -- heartbeat and lost connections ------------------------------------------------
+
+
+async def test_heartbeat_without_pong_fails_with_1006() -> None:
+    m = memory_pair(client_kw={"heartbeat": 0.05})
+    m.server_end.deliver = False  # the server hears our pings but its pongs never arrive
+    msg = await m.client.receive(timeout=5)
+    assert msg.type is WSMsgType.ERROR
+    assert isinstance(msg.data, WebSocketTimeoutError)
+    assert isinstance(m.client.exception(), WebSocketTimeoutError)
+    assert m.client.close_code == 1006
+    sent = [f.opcode for data in m.client_end.written for f in read_frames(data)]
+    assert sent[0] == 0x9 and sent[-1] == 0x8
+    await asyncio.sleep(0.01)
+    assert ("client", "close") in m.log
+
+
+async def test_heartbeat_with_an_answering_peer_stays_open() -> None:
+    m = memory_pair(client_kw={"heartbeat": 0.03})
+    await asyncio.sleep(0.25)
+    pings = [f for data in m.client_end.written for f in read_frames(data) if f.opcode == 0x9]
+    assert len(pings) >= 2
+    assert not m.client.closed
+    assert m.client.exception() is None
+    await m.client.send_str("still here")
+    assert await m.server.receive_str() == "still here"
+
+
+async def test_heartbeat_stays_quiet_while_data_flows() -> None:
+    m = memory_pair(server_kw={"heartbeat": 0.1})
+    for _ in range(10):
+        await m.client.send_str("busy")
+        await asyncio.sleep(0.02)
+    pings = [f for data in m.server_end.written for f in read_frames(data) if f.opcode == 0x9]
+    assert len(pings) <= 1
+    assert not m.server.closed
+
+
+async def test_connection_lost_mid_message_is_1006(pair: Pair) -> None:
+    frame = pair.client.connection.send_binary(bytes(10000))
+    await pair.client.send_prepared(frame[:5000])
+    reader = asyncio.ensure_future(pair.server.receive())
+    await asyncio.sleep(0.02)
+    pair.client.transport.abort()
+    assert await asyncio.wait_for(reader, 5) == WSMessage(WSMsgType.CLOSED, None, None)
+    assert pair.server.close_code == 1006
+    assert pair.server.connection.state is State.CLOSED
+    assert pair.server.closed
+    assert await pair.server.close() is False
+
+
+async def test_protocol_error_from_the_peer(pair: Pair) -> None:
+    await pair.client.send_prepared(b"\x83\x80abcd")  # reserved opcode, masked
+    msg = await pair.server.receive()
+    assert msg.type is WSMsgType.ERROR
+    assert pair.server.exception() is msg.data
+    closing = await pair.client.receive()
+    assert closing == WSMessage(WSMsgType.CLOSE, 1002, "")
+
+
+async def test_tail_bytes_after_the_handshake_are_parsed() -> None:
+    log: list[tuple[str, str]] = []
+    end = MemoryTransport("server", log)
+    ws = WebSocket(Role.SERVER)
+    end.protocol = ws
+    ws.start(end, tail=b"\x81\x82abcd" + bytes(a ^ b for a, b in zip(b"hi", b"ab", strict=True)))
+    assert await ws.receive_str() == "hi"

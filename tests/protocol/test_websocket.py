@@ -16,6 +16,7 @@ import pytest
 from protocol_wire import read_frames
 
 from tidewire.protocol.connection import Role, State
+from tidewire.protocol.deflate import DeflateParams
 from tidewire.protocol.errors import ConnectionClosed
 from tidewire.protocol.messages import WSMessage, WSMsgType
 from tidewire.protocol.websocket import WebSocket, WebSocketTimeoutError
@@ -406,3 +407,41 @@ async def test_tail_bytes_after_the_handshake_are_parsed() -> None:
     end.protocol = ws
     ws.start(end, tail=b"\x81\x82abcd" + bytes(a ^ b for a, b in zip(b"hi", b"ab", strict=True)))
     assert await ws.receive_str() == "hi"
+
+
+async def test_deflate_agreed_at_start() -> None:
+    log: list[tuple[str, str]] = []
+    ends = MemoryTransport("server", log), MemoryTransport("client", log)
+    ends[0].peer, ends[1].peer = ends[1], ends[0]
+    server, client = WebSocket(Role.SERVER), WebSocket(Role.CLIENT)
+    ends[0].protocol, ends[1].protocol = server, client
+    server.start(ends[0], deflate=DeflateParams(), subprotocol="chat")
+    client.start(ends[1], deflate=DeflateParams(), subprotocol="chat")
+    text = "squeeze " * 100
+    await client.send_str(text)
+    assert await server.receive_str() == text
+    (frame,) = read_frames(ends[1].written[-1])
+    assert frame.rsv == 0x40
+    assert len(frame.payload) < 100
+    assert server.protocol == client.protocol == "chat"
+
+
+async def test_what_the_peer_sends_while_we_close_is_dropped() -> None:
+    m = memory_pair()
+    closing = asyncio.ensure_future(m.server.close(code=1000))
+    await asyncio.sleep(0)
+    await m.client.send_str("crossing the close")
+    assert await m.client.receive() == WSMessage(WSMsgType.CLOSE, 1000, "")
+    assert await closing is True
+    assert await m.server.receive() == WSMessage(WSMsgType.CLOSE, 1000, "")
+
+
+async def test_close_after_the_peers_close_arrived_unread() -> None:
+    m = memory_pair()
+    closing = asyncio.ensure_future(m.client.close(code=3001))
+    await asyncio.sleep(0.01)
+    assert m.server.connection.state is State.REMOTE_CLOSED
+    assert await m.server.close() is True  # answers the peer's close instead of a new one
+    assert await closing is True
+    assert m.client.close_code == 3001
+    assert _closes(m.log) == [("server", "close"), ("client", "eof")]

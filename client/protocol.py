@@ -192,6 +192,8 @@ class ResponseHandler(asyncio.Protocol):
         """Close the socket if ``exchange`` is still in flight (its request gave up)."""
         if self._head_waiter is exchange and not self._message_done:
             self.fail(None)
+        if exchange.done() and not exchange.cancelled():
+            exchange.exception()  # retrieved: the request that would await it gave up
 
     def write(self, data: bytes) -> None:
         assert self.transport is not None

@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import gc
+import importlib
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from aiohttp import web as aiohttp_web
 from client_servers import aiohttp_server
 from yarl import URL
 
 from tidewire.client import ClientSession
 
 
+@pytest.fixture(params=["aiohttp", "tidewire"])
+async def server(request: pytest.FixtureRequest) -> AsyncIterator[URL]:
+    """The test routes served by aiohttp.web and by tidewire.server in turn."""
+    web = aiohttp_web if request.param == "aiohttp" else importlib.import_module("tidewire.server")
+    async with aiohttp_server(web=web) as url:
+        yield url
+
+
 @pytest.fixture
-async def server() -> AsyncIterator[URL]:
+async def aio_server() -> AsyncIterator[URL]:
+    """aiohttp.web only: for routes the other server does not offer (WebSocket)."""
     async with aiohttp_server() as url:
         yield url
+
+
+@pytest.fixture(autouse=True)
+def no_unretrieved_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """A future failed and left unawaited means an error path forgot someone."""
+    yield
+    gc.collect()
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
 
 
 @pytest.fixture

@@ -99,14 +99,16 @@ async def test_connect_covers_the_wait_for_a_pool_slot(server: URL) -> None:
         assert session.connector.in_use == 0
 
 
-async def test_total_bounds_a_stalled_upload(server: URL) -> None:
+async def test_total_bounds_a_stalled_upload(aio_server: URL) -> None:
     async def stalls():  # type: ignore[no-untyped-def]
         yield b"start"
         await asyncio.Event().wait()
 
     async with ClientSession() as session:
         with pytest.raises(ServerTimeoutError):
-            await session.post(server / "upload", data=stalls(), timeout=ClientTimeout(total=0.3))
+            await session.post(
+                aio_server / "upload", data=stalls(), timeout=ClientTimeout(total=0.3)
+            )
         assert session.connector.in_use == 0 and session.connector.idle == 0
 
 

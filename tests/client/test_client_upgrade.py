@@ -35,8 +35,8 @@ class Collector(asyncio.Protocol):
         self.got.set()
 
 
-async def test_101_hands_over_the_transport(server: URL, session: ClientSession) -> None:
-    url = server.with_scheme("ws") / "ws"
+async def test_101_hands_over_the_transport(aio_server: URL, session: ClientSession) -> None:
+    url = aio_server.with_scheme("ws") / "ws"
     result = await session._upgrade(url, ws_headers(), timeout=ClientTimeout(total=5))
     assert result.status == 101
     assert result.headers["Upgrade"].lower() == "websocket"

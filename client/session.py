@@ -346,7 +346,7 @@ class ClientSession:
         deadline = Deadline(asyncio.get_running_loop(), timeout or self._timeout)
         body = make_body(data, json, self._json_serialize)
         decompress = self._auto_decompress if auto_decompress is None else auto_decompress
-        limit = self._max_redirects if max_redirects is None else max_redirects
+        redirect_limit = self._max_redirects if max_redirects is None else max_redirects
         history: list[ClientResponse] = []
         strip_auth = False
         while True:
@@ -370,13 +370,13 @@ class ClientSession:
             if response.status in (307, 308) and not body.replayable:
                 break  # the stream is spent: hand the redirect to the caller unfollowed
             history.append(response)
-            if len(history) > limit:
+            if len(history) > redirect_limit:
                 response.release()
                 raise TooManyRedirects(
                     response.request_info,
                     tuple(history),
                     status=response.status,
-                    message=f"Exceeded {limit} redirects",
+                    message=f"Exceeded {redirect_limit} redirects",
                     headers=response.headers,
                 )
             await response.read()  # lets the connection go back to the pool

@@ -72,6 +72,8 @@ class Deadline:
     def read_limit(self) -> Limit | None:
         """The budget for one wait for bytes from the server."""
         sock_read = self.timeout.sock_read
+        if sock_read is None:
+            return self.limit(None)
         return self.limit(
             sock_read,
             _error(SocketTimeoutError, f"Timeout on reading data from socket ({sock_read} s)"),
@@ -94,6 +96,8 @@ class Deadline:
     def acquire_limit(self) -> Limit | None:
         """The budget for waiting on a free pool slot."""
         connect = self.timeout.connect
+        if connect is None:
+            return self.limit(None)
         return self.limit(
             connect, _error(ConnectionTimeoutError, f"Connection timeout of {connect} s")
         )

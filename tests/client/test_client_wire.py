@@ -6,7 +6,7 @@ import asyncio
 import zlib
 
 import pytest
-from client_servers import raw_server, read_request, serve
+from client_servers import raw_server, read_request, respond, serve
 from yarl import URL
 
 from tidewire.client import (
@@ -140,3 +140,17 @@ async def test_unexpected_101_is_an_error() -> None:
         with pytest.raises(ClientResponseError, match="Unexpected upgrade"):
             await session.get(url)
         assert session.connector.in_use == 0
+
+
+async def test_304_has_no_body_even_with_a_length() -> None:
+    async def not_modified(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await respond(writer, b"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n")
+        await read_request(reader)
+        await respond(writer, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await reader.read()
+
+    async with raw_server(not_modified) as url, ClientSession() as session:
+        response = await session.get(url)
+        assert response.status == 304 and await response.read() == b""
+        assert await (await session.get(url)).text() == "ok"  # same connection, in step

@@ -1,5 +1,8 @@
 """tidewire's HTTP client, with aiohttp's names: ``ClientSession``, ``ClientTimeout``, ..."""
 
+from tidewire.client.websocket import ClientWebSocketResponse, WSConnect
+from tidewire.protocol import WSCloseCode, WSMessage, WSMsgType
+
 from .auth import BasicAuth
 from .connector import TCPConnector
 from .cookies import CookieJar
@@ -26,9 +29,6 @@ from .response import ClientResponse, StreamReader
 from .session import ClientSession, UpgradeResult
 from .timeouts import ClientTimeout
 
-# --- WebSocket client names (ws_connect, ClientWebSocketResponse, WSMsgType, ...) ---
-# The lead engineer adds these here, from .websocket.
-
 __all__ = [
     "BasicAuth",
     "ClientConnectionError",
@@ -41,6 +41,7 @@ __all__ = [
     "ClientResponseError",
     "ClientSession",
     "ClientTimeout",
+    "ClientWebSocketResponse",
     "ConnectionTimeoutError",
     "ContentTypeError",
     "CookieJar",
@@ -54,5 +55,9 @@ __all__ = [
     "TCPConnector",
     "TooManyRedirects",
     "UpgradeResult",
+    "WSCloseCode",
+    "WSConnect",
+    "WSMessage",
+    "WSMsgType",
     "WSServerHandshakeError",
 ]

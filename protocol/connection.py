@@ -279,8 +279,12 @@ class Connection:
         else:
             code, reason = parse_close(payload)
             self.close_received = True
-            self.close_code, self.close_reason = code, reason
-            self.state = State.REMOTE_CLOSED if self.state is State.OPEN else State.CLOSED
+            if self.state is State.OPEN:
+                # close_code tells who ended it: the peer's code only when it started.
+                self.close_code, self.close_reason = code, reason
+                self.state = State.REMOTE_CLOSED
+            else:
+                self.state = State.CLOSED
             events.append(WSMessage(WSMsgType.CLOSE, code, reason))
 
     def _fail(self, exc: ProtocolError, events: list[WSMessage]) -> None:

@@ -1,1 +1,52 @@
-"""Sans-I/O WebSocket protocol core (RFC 6455, RFC 7692) shared by server and client."""
+"""tidewire's HTTP/1.1 and WebSocket server, with aiohttp.web's names.
+
+``from tidewire.server import Application, Response, json_response, run_app``
+"""
+
+from tidewire.protocol import WSCloseCode, WSMessage, WSMsgType
+from tidewire.server.app import AppKey, Application, CleanupError, Signal
+from tidewire.server.exceptions import *  # noqa: F403
+from tidewire.server.exceptions import __all__ as _exceptions_all
+from tidewire.server.middleware import Handler, Middleware, middleware
+from tidewire.server.multipart import FileField
+from tidewire.server.protocol import HTTPProtocol, Limits, Server, UpgradedConnection
+from tidewire.server.request import Request
+from tidewire.server.response import FileResponse, Response, StreamResponse, json_response
+from tidewire.server.router import MatchInfo, RouteTableDef, UrlDispatcher
+from tidewire.server.runner import AppRunner, TCPSite, run_app
+from tidewire.server.streams import StreamReader
+from tidewire.server.websocket import OriginCheck, WebSocketReady, WebSocketResponse
+
+__all__ = [  # noqa: PLE0604
+    "AppKey",
+    "AppRunner",
+    "Application",
+    "CleanupError",
+    "FileField",
+    "FileResponse",
+    "HTTPProtocol",
+    "Handler",
+    "Limits",
+    "MatchInfo",
+    "Middleware",
+    "Request",
+    "Response",
+    "RouteTableDef",
+    "Server",
+    "Signal",
+    "StreamReader",
+    "StreamResponse",
+    "TCPSite",
+    "UpgradedConnection",
+    "UrlDispatcher",
+    "WSCloseCode",
+    "WSMessage",
+    "WSMsgType",
+    "WebSocketReady",
+    "WebSocketResponse",
+    "OriginCheck",
+    "json_response",
+    "middleware",
+    "run_app",
+    *_exceptions_all,
+]

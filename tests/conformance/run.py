@@ -96,7 +96,6 @@ def run_client_role(wstest: str, outdir: Path, jobs: list[list[str]]) -> None:
         spec = {
             "url": f"ws://127.0.0.1:{port}",
             "outdir": str(outdir / f"job{index}"),
-            "webport": 0,
             "cases": cases,
             "exclude-cases": [],
             "options": {"failByDrop": False},
@@ -105,7 +104,7 @@ def run_client_role(wstest: str, outdir: Path, jobs: list[list[str]]) -> None:
         spec_path.write_text(json.dumps(spec))
         log = open(outdir / f"wstest{index}.log", "wb")  # noqa: SIM115
         wst = subprocess.Popen(
-            [wstest, "-m", "fuzzingserver", "-s", str(spec_path)],
+            [wstest, "-m", "fuzzingserver", "-s", str(spec_path), "--webport", "0"],
             cwd=outdir,
             stdout=log,
             stderr=subprocess.STDOUT,

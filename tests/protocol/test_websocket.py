@@ -266,7 +266,7 @@ async def test_close_handshake_and_the_server_closes_tcp_first(closer: str) -> N
     await asyncio.sleep(0.01)
     assert _closes(m.log) == [("server", "close"), ("client", "eof")]
     assert (theirs.close_code, theirs.close_reason) == (4002, "bye")
-    assert (ours.close_code, ours.close_reason) == (4002, "")  # the echo's: code only
+    assert (ours.close_code, ours.close_reason) == (4002, "bye")  # we started it: ours
     for ws in (ours, theirs):
         assert ws.closed
         assert ws.connection.state is State.CLOSED

@@ -46,7 +46,7 @@ async def test_fragmented_message_from_server(compress: bool) -> None:
     async with (
         websockets_server(compress=compress) as url,
         ClientSession() as session,
-        session.ws_connect(url) as ws,
+        session.ws_connect(url, protocols=("chat.v1",)) as ws,
     ):
         await ws.send_str("frag:3")
         assert await ws.receive_str() == "".join(PARTS)

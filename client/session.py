@@ -7,8 +7,7 @@ import importlib
 import json as json_module
 import ssl as ssl_module
 import warnings
-from collections.abc import AsyncIterable, Callable, Coroutine, Generator, Iterable, Mapping
-from types import TracebackType
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -18,6 +17,7 @@ from tidewire.protocol.http import LAST_CHUNK, build_head, encode_chunk
 
 from .auth import BasicAuth
 from .connector import ConnectionKey, SSLOption, TCPConnector
+from .context import AwaitableContext
 from .cookies import CookieJar, parse_set_cookies
 from .exceptions import (
     ClientOSError,
@@ -73,30 +73,13 @@ def _host_header(url: URL) -> str:
     return host
 
 
-class _RequestContextManager:
+class _RequestContextManager(AwaitableContext[ClientResponse]):
     """Lets a request be awaited (``r = await s.get(u)``) or entered (``async with``)."""
 
-    __slots__ = ("_coro", "_response")
+    __slots__ = ()
 
-    def __init__(self, coro: Coroutine[Any, Any, ClientResponse]) -> None:
-        self._coro = coro
-        self._response: ClientResponse | None = None
-
-    def __await__(self) -> Generator[Any, None, ClientResponse]:
-        return self._coro.__await__()
-
-    async def __aenter__(self) -> ClientResponse:
-        self._response = await self._coro
-        return self._response
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._response is not None:
-            self._response.release()
+    async def _end(self, value: ClientResponse) -> None:
+        value.release()
 
 
 class ClientSession:

@@ -7,9 +7,9 @@ transport to the shared ``WebSocket``: the message API is the server's.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
@@ -20,6 +20,7 @@ from tidewire.protocol.errors import InvalidHandshake
 from tidewire.protocol.handshake import check_response, generate_key, request_headers
 from tidewire.protocol.websocket import WebSocket
 
+from .context import AwaitableContext
 from .exceptions import RequestInfo, WSServerHandshakeError
 from .timeouts import ClientTimeout
 
@@ -47,30 +48,13 @@ class ClientWebSocketResponse(WebSocket):
         await self.close()
 
 
-class WSConnect:
+class WSConnect(AwaitableContext[ClientWebSocketResponse]):
     """What ``ws_connect`` returns: await it, or use it as ``async with``."""
 
-    __slots__ = ("_coro", "_ws")
+    __slots__ = ()
 
-    def __init__(self, coro: Any) -> None:
-        self._coro = coro
-        self._ws: ClientWebSocketResponse | None = None
-
-    def __await__(self) -> Generator[Any, None, ClientWebSocketResponse]:
-        return self._coro.__await__()  # type: ignore[no-any-return]
-
-    async def __aenter__(self) -> ClientWebSocketResponse:
-        self._ws = await self._coro
-        return self._ws
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._ws is not None:
-            await self._ws.close()
+    async def _end(self, value: ClientWebSocketResponse) -> None:
+        await value.close()
 
 
 def ws_connect(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json as json_module
 import ssl as ssl_module
 import warnings
@@ -31,6 +30,7 @@ from .payload import NO_BODY, Body, make_body
 from .protocol import ResponseHandler, ResponseHead
 from .response import ClientResponse
 from .timeouts import DEFAULT_TIMEOUT, ClientTimeout, Deadline, guard
+from .websocket import WSConnect, ws_connect
 
 StrOrURL = str | URL
 HeadersArg = Mapping[str, str] | Iterable[tuple[str, str]] | None
@@ -185,10 +185,9 @@ class ClientSession:
     def delete(self, url: StrOrURL, **kwargs: Any) -> _RequestContextManager:
         return self.request("DELETE", url, **kwargs)
 
-    def ws_connect(self, url: StrOrURL, **kwargs: Any) -> Any:
+    def ws_connect(self, url: StrOrURL, **kwargs: Any) -> WSConnect:
         """Open a WebSocket; see ``tidewire.client.websocket.ws_connect``."""
-        websocket = importlib.import_module("tidewire.client.websocket")
-        return websocket.ws_connect(self, url, **kwargs)
+        return ws_connect(self, url, **kwargs)
 
     async def _upgrade(
         self,

@@ -72,10 +72,12 @@ def ws_connect(
     receive_timeout: float | None = None,
     close_timeout: float = 10.0,
     autoping: bool = True,
+    max_queue: int = 16,
     ssl: ssl.SSLContext | bool | None = None,
 ) -> WSConnect:
     """Open a WebSocket. ``compress`` is the deflate window we offer (0: none);
-    ``max_msg_size=0`` means no limit; ``timeout`` bounds the handshake."""
+    ``max_msg_size=0`` means no limit; ``timeout`` bounds the handshake; ``max_queue``
+    unread messages pause reading from the socket."""
     return WSConnect(
         _connect(
             session,
@@ -91,6 +93,7 @@ def ws_connect(
             receive_timeout=receive_timeout,
             close_timeout=close_timeout,
             autoping=autoping,
+            max_queue=max_queue,
             ssl=ssl,
         )
     )
@@ -111,6 +114,7 @@ async def _connect(
     receive_timeout: float | None,
     close_timeout: float,
     autoping: bool,
+    max_queue: int,
     ssl: ssl.SSLContext | bool | None,
 ) -> ClientWebSocketResponse:
     if isinstance(timeout, (int, float)):
@@ -143,6 +147,7 @@ async def _connect(
         autoping=autoping,
         receive_timeout=receive_timeout,
         close_timeout=close_timeout,
+        max_queue=max_queue,
     )
     result.transport.set_protocol(ws)
     ws.start(

@@ -181,7 +181,7 @@ class WebSocket(asyncio.Protocol):
             msg = self._queue.popleft()
             if msg.type is WSMsgType.CLOSE or msg.type is WSMsgType.ERROR:
                 self._answer_close()
-            elif self._reading_paused and len(self._queue) <= self._max_queue // 2:
+            if self._reading_paused and len(self._queue) <= self._max_queue // 2:
                 self._reading_paused = False
                 if self._transport is not None:
                     self._transport.resume_reading()

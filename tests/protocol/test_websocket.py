@@ -340,6 +340,20 @@ async def test_a_full_receive_queue_pauses_reading() -> None:
     assert m.server_end.reading
 
 
+async def test_taking_a_queued_close_resumes_reading() -> None:
+    """Reading resumes after the close too, or the TCP close would never be seen."""
+    m = memory_pair(client_kw={"max_queue": 1})
+    await m.server.send_str("a")
+    await asyncio.sleep(0.01)
+    assert not m.client_end.reading
+    closing = asyncio.ensure_future(m.server.close(code=4005))
+    await asyncio.sleep(0.01)
+    assert await m.client.receive_str() == "a"
+    assert (await m.client.receive()).data == 4005
+    assert m.client_end.reading
+    assert await closing
+
+
 # -- heartbeat and lost connections ------------------------------------------------
 
 

@@ -1,0 +1,60 @@
+"""pytest fixtures for tidewire apps (registered through the ``pytest11`` entry point).
+
+``tw_client(app, **session_kwargs)`` starts ``app`` on a free port and returns a
+``TestClient``; ``tw_server(app, **runner_kwargs)`` returns a ``TestServer``. Both are
+closed at teardown, after the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar, cast
+
+import pytest
+
+from tidewire.server.app import Application
+from tidewire.server.testing import TestClient, TestServer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def async_fixture(func: F) -> F:
+    """pytest-asyncio's fixture decorator, so the fixtures work in its strict mode too."""
+    try:
+        import pytest_asyncio  # noqa: PLC0415
+    except ImportError:  # without pytest-asyncio async fixtures cannot run at all
+        return cast(F, pytest.fixture(func))
+    return cast(F, pytest_asyncio.fixture(func))
+
+
+__all__ = ["tw_client", "tw_server"]
+
+
+@async_fixture
+async def tw_server() -> AsyncIterator[Callable[..., Awaitable[TestServer]]]:
+    servers: list[TestServer] = []
+
+    async def start(app: Application, **runner_kwargs: Any) -> TestServer:
+        server = TestServer(app, **runner_kwargs)
+        await server.start_server()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in reversed(servers):
+        await server.close()
+
+
+@async_fixture
+async def tw_client() -> AsyncIterator[Callable[..., Awaitable[TestClient]]]:
+    clients: list[TestClient] = []
+
+    async def start(app: Application, **session_kwargs: Any) -> TestClient:
+        client = TestClient(TestServer(app), **session_kwargs)
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield start
+    for client in reversed(clients):
+        await client.close()

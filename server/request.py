@@ -1,0 +1,318 @@
+"""The request a handler receives.
+
+Everything beyond method, target and headers (query, cookies, URL, decoded path) is
+computed on first access: a "Hello, world" handler pays for none of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Iterator, MutableMapping
+from http.cookies import CookieError, SimpleCookie
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote
+
+from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
+from yarl import URL
+
+from tidewire.protocol.http import parse_content_type
+from tidewire.server.exceptions import HTTPBadRequest
+from tidewire.server.multipart import FileField, MultipartError, parse_form_data
+from tidewire.server.streams import StreamReader
+
+if TYPE_CHECKING:
+    from tidewire.server.app import Application
+    from tidewire.server.protocol import HTTPProtocol
+    from tidewire.server.response import StreamResponse
+    from tidewire.server.router import MatchInfo
+
+__all__ = ["FileField", "Request"]
+
+
+class Request(MutableMapping[str, Any]):
+    """One HTTP request; also a mapping for per-request state set by middlewares."""
+
+    __slots__ = (
+        "_app",
+        "_content",
+        "_cookies",
+        "_headers",
+        "_keep_alive",
+        "_match_info",
+        "_method",
+        "_path",
+        "_post",
+        "_protocol",
+        "_query",
+        "_query_string",
+        "_raw_path",
+        "_read_bytes",
+        "_response",
+        "_state",
+        "_target",
+        "_url",
+        "version_minor",
+    )
+
+    def __init__(
+        self,
+        protocol: HTTPProtocol,
+        method: str,
+        target: str,
+        headers: CIMultiDictProxy[str],
+        *,
+        version_minor: int,
+        keep_alive: bool,
+        content: StreamReader,
+        app: Application,
+    ) -> None:
+        self._protocol = protocol
+        self._method = method
+        self._target = target
+        self._headers = headers
+        self.version_minor = version_minor
+        self._keep_alive = keep_alive
+        self._content = content
+        self._app = app
+        self._match_info: MatchInfo | None = None
+        self._state: dict[str, Any] | None = None
+        raw_path, _, query_string = target.partition("?")
+        if not raw_path.startswith("/"):
+            raw_path = _origin_path(raw_path)
+        self._raw_path = raw_path
+        self._query_string = query_string
+        self._path: str | None = None
+        self._query: MultiDictProxy[str] | None = None
+        self._cookies: MappingProxyType[str, str] | None = None
+        self._url: URL | None = None
+        self._read_bytes: bytes | None = None
+        self._post: MultiDictProxy[str | FileField] | None = None
+        self._response: StreamResponse | None = None
+
+    # -- per-request state -------------------------------------------------------
+
+    def _ensure_state(self) -> dict[str, Any]:
+        if self._state is None:
+            self._state = {}
+        return self._state
+
+    def __getitem__(self, key: str) -> Any:
+        return self._ensure_state()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._ensure_state()[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._ensure_state()[key]
+
+    def __len__(self) -> int:
+        return len(self._state) if self._state else 0
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ensure_state())
+
+    def __repr__(self) -> str:
+        return f"<Request {self._method} {self._target}>"
+
+    # Mapping's __eq__ would compare the state dicts; requests are distinct objects.
+    __hash__ = object.__hash__
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    # -- the request line --------------------------------------------------------
+
+    @property
+    def method(self) -> str:
+        return self._method
+
+    @property
+    def version(self) -> tuple[int, int]:
+        return (1, self.version_minor)
+
+    @property
+    def path(self) -> str:
+        """The percent-decoded path, what routes match against."""
+        if self._path is None:
+            raw = self._raw_path
+            self._path = unquote(raw) if "%" in raw else raw
+        return self._path
+
+    @property
+    def raw_path(self) -> str:
+        """The path and query exactly as sent (origin-form), still percent-encoded."""
+        return f"{self._raw_path}?{self._query_string}" if self._query_string else self._raw_path
+
+    @property
+    def path_qs(self) -> str:
+        return f"{self.path}?{self._query_string}" if self._query_string else self.path
+
+    @property
+    def query_string(self) -> str:
+        return self._query_string
+
+    @property
+    def query(self) -> MultiDictProxy[str]:
+        if self._query is None:
+            self._query = MultiDictProxy(
+                MultiDict(parse_qsl(self._query_string, keep_blank_values=True))
+            )
+        return self._query
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        return self._headers
+
+    @property
+    def keep_alive(self) -> bool:
+        """Whether the client allows the connection to be reused after this request."""
+        return self._keep_alive
+
+    @property
+    def secure(self) -> bool:
+        transport = self._protocol.transport
+        return transport is not None and transport.get_extra_info("sslcontext") is not None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.secure else "http"
+
+    @property
+    def host(self) -> str:
+        host = self._headers.get("Host")
+        if host:
+            return host
+        sockname = self._protocol.sockname
+        return f"{sockname[0]}:{sockname[1]}" if sockname else "localhost"
+
+    @property
+    def url(self) -> URL:
+        if self._url is None:
+            self._url = URL(f"{self.scheme}://{self.host}{self.raw_path}", encoded=True)
+        return self._url
+
+    @property
+    def rel_url(self) -> URL:
+        return URL(self.raw_path, encoded=True)
+
+    @property
+    def remote(self) -> str | None:
+        """The peer's IP address."""
+        peer = self._protocol.peername
+        if isinstance(peer, (tuple, list)) and peer:
+            return str(peer[0])
+        return str(peer) if peer else None
+
+    @property
+    def cookies(self) -> MappingProxyType[str, str]:
+        if self._cookies is None:
+            jar: SimpleCookie = SimpleCookie()
+            with contextlib.suppress(CookieError):
+                jar.load(self._headers.get("Cookie", ""))
+            self._cookies = MappingProxyType({key: m.value for key, m in jar.items()})
+        return self._cookies
+
+    # -- the connection and the routing result ------------------------------------
+
+    @property
+    def protocol(self) -> HTTPProtocol:
+        """The connection's protocol; ``upgrade()`` on it hands the socket over."""
+        return self._protocol
+
+    @property
+    def transport(self) -> asyncio.Transport | None:
+        return self._protocol.transport
+
+    @property
+    def app(self) -> Application:
+        """The application that owns the matched route (a sub-application if nested)."""
+        return self._app
+
+    @property
+    def config_dict(self) -> MappingProxyType[Any, Any]:
+        """The state of every application from the root to ``app``, inner ones winning."""
+        merged: dict[Any, Any] = {}
+        apps = self._match_info.apps if self._match_info is not None else (self._app,)
+        for app in apps:
+            merged.update(app)
+        return MappingProxyType(merged)
+
+    @property
+    def match_info(self) -> MatchInfo:
+        if self._match_info is None:
+            raise RuntimeError("the request has not been routed yet")
+        return self._match_info
+
+    # -- the body ----------------------------------------------------------------
+
+    @property
+    def content(self) -> StreamReader:
+        """The body as a stream, for handlers that process it as it arrives."""
+        return self._content
+
+    @property
+    def body_exists(self) -> bool:
+        return "Content-Length" in self._headers or "Transfer-Encoding" in self._headers
+
+    can_read_body = body_exists
+
+    @property
+    def content_type(self) -> str:
+        return parse_content_type(self._headers.get("Content-Type", "application/octet-stream"))[0]
+
+    @property
+    def charset(self) -> str | None:
+        return parse_content_type(self._headers.get("Content-Type", ""))[1].get("charset")
+
+    @property
+    def content_length(self) -> int | None:
+        value = self._headers.get("Content-Length")
+        return int(value) if value is not None else None
+
+    async def read(self) -> bytes:
+        """The whole body (bounded by the application's ``client_max_size``)."""
+        if self._read_bytes is None:
+            self._read_bytes = await self._content.read()
+        return self._read_bytes
+
+    async def text(self) -> str:
+        body = await self.read()
+        return body.decode(self.charset or "utf-8")
+
+    async def json(self, *, loads: Any = json.loads) -> Any:
+        return loads(await self.text())
+
+    async def post(self) -> MultiDictProxy[str | FileField]:
+        """The form of a urlencoded or ``multipart/form-data`` body; empty otherwise."""
+        if self._post is None:
+            ctype, params = parse_content_type(self._headers.get("Content-Type", ""))
+            form: MultiDict[str | FileField] = MultiDict()
+            if ctype == "application/x-www-form-urlencoded":
+                text = await self.text()
+                form.extend(parse_qsl(text, keep_blank_values=True))
+            elif ctype == "multipart/form-data":
+                boundary = params.get("boundary")
+                if not boundary:
+                    raise HTTPBadRequest(text="multipart body without a boundary")
+                try:
+                    form = parse_form_data(
+                        await self.read(), boundary, params.get("charset", "utf-8")
+                    )
+                except (MultipartError, UnicodeDecodeError) as exc:
+                    raise HTTPBadRequest(text=f"malformed multipart body: {exc}") from None
+            self._post = MultiDictProxy(form)
+        return self._post
+
+
+def _origin_path(target: str) -> str:
+    """The path of an absolute-form target (``GET http://host/p``) or ``*``."""
+    if target == "*":
+        return target
+    scheme, sep, rest = target.partition("://")
+    if not sep or not scheme.isalpha():
+        raise HTTPBadRequest(text="invalid request target")
+    slash = rest.find("/")
+    return rest[slash:] if slash >= 0 else "/"

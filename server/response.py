@@ -1,0 +1,567 @@
+"""Responses: the streaming base, the whole-body ``Response``, JSON and files.
+
+Response classes carry no ``__slots__`` on purpose: every ``HTTPException`` is also a
+``Response`` and an ``Exception``, and CPython refuses a class whose bases both have a
+fixed instance layout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import mimetypes
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from email.utils import formatdate, parsedate_to_datetime
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from multidict import CIMultiDict
+
+from tidewire.protocol.http import LAST_CHUNK, encode_chunk, parse_content_type, reason_phrase
+
+if TYPE_CHECKING:
+    from tidewire.server.request import Request
+
+__all__ = ["FileResponse", "Response", "StreamResponse", "json_response"]
+
+LooseHeaders = Mapping[str, str] | Iterable[tuple[str, str]] | CIMultiDict[str]
+BodyBytes = bytes | bytearray | memoryview
+
+SERVER_SOFTWARE = "tidewire"
+
+_date_second = 0
+_date_value = ""
+
+
+def http_date() -> str:
+    """The ``Date`` header value, formatted at most once per second: it is on every reply."""
+    global _date_second, _date_value
+    now = int(time.time())
+    if now != _date_second:
+        _date_second = now
+        _date_value = formatdate(now, usegmt=True)
+    return _date_value
+
+
+class StreamResponse:
+    """A response whose body the handler writes piece by piece after ``prepare()``.
+
+    Framing is decided when the head is written: a known ``Content-Length`` is kept,
+    otherwise HTTP/1.1 peers get chunked encoding and HTTP/1.0 peers a body delimited by
+    closing the connection. Statuses 1xx, 204 and 304 carry no body and no framing, so a
+    subclass answering ``101 Switching Protocols`` (the WebSocket handshake) reuses
+    ``prepare()`` unchanged.
+    """
+
+    def __init__(
+        self,
+        *,
+        status: int = 200,
+        reason: str | None = None,
+        headers: LooseHeaders | None = None,
+    ) -> None:
+        self._status = status
+        self._reason = reason
+        self._headers: CIMultiDict[str] = CIMultiDict(headers) if headers else CIMultiDict()
+        self._cookies: SimpleCookie | None = None
+        self._chunked = False
+        self._keep_alive: bool | None = None
+        self._request: Request | None = None
+        self._omit_body = False
+        self._eof = False
+
+    # -- status line and headers -------------------------------------------------
+
+    @property
+    def status(self) -> int:
+        return self._status
+
+    @property
+    def reason(self) -> str:
+        return self._reason if self._reason is not None else reason_phrase(self._status)
+
+    def set_status(self, status: int, reason: str | None = None) -> None:
+        self._check_not_prepared()
+        self._status = status
+        self._reason = reason
+
+    @property
+    def headers(self) -> CIMultiDict[str]:
+        return self._headers
+
+    @property
+    def content_length(self) -> int | None:
+        value = self._headers.get("Content-Length")
+        return int(value) if value is not None else None
+
+    @content_length.setter
+    def content_length(self, value: int | None) -> None:
+        if value is None:
+            self._headers.popall("Content-Length", None)
+        else:
+            self._headers["Content-Length"] = str(int(value))
+
+    @property
+    def content_type(self) -> str:
+        return parse_content_type(self._headers.get("Content-Type", "application/octet-stream"))[0]
+
+    @content_type.setter
+    def content_type(self, value: str) -> None:
+        self._set_content_type(value, self.charset)
+
+    @property
+    def charset(self) -> str | None:
+        return parse_content_type(self._headers.get("Content-Type", ""))[1].get("charset")
+
+    @charset.setter
+    def charset(self, value: str | None) -> None:
+        self._set_content_type(self.content_type, value)
+
+    def _set_content_type(self, ctype: str, charset: str | None) -> None:
+        self._headers["Content-Type"] = f"{ctype}; charset={charset}" if charset else ctype
+
+    @property
+    def last_modified(self) -> float | None:
+        value = self._headers.get("Last-Modified")
+        return parsedate_to_datetime(value).timestamp() if value else None
+
+    @last_modified.setter
+    def last_modified(self, value: float) -> None:
+        self._headers["Last-Modified"] = formatdate(value, usegmt=True)
+
+    def enable_chunked_encoding(self) -> None:
+        """Force chunked framing even if a length is known (HTTP/1.1 peers only)."""
+        self._check_not_prepared()
+        self._chunked = True
+
+    @property
+    def keep_alive(self) -> bool | None:
+        """Whether the connection stays open after this response; decided by ``prepare``."""
+        return self._keep_alive
+
+    def force_close(self) -> None:
+        """Close the connection after this response even if the peer wants keep-alive."""
+        self._keep_alive = False
+
+    # -- cookies ----------------------------------------------------------------
+
+    @property
+    def cookies(self) -> SimpleCookie:
+        if self._cookies is None:
+            self._cookies = SimpleCookie()
+        return self._cookies
+
+    def set_cookie(
+        self,
+        name: str,
+        value: str,
+        *,
+        expires: str | None = None,
+        domain: str | None = None,
+        max_age: int | None = None,
+        path: str = "/",
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: str | None = None,
+    ) -> None:
+        cookies = self.cookies
+        cookies[name] = value
+        morsel = cookies[name]
+        morsel["path"] = path
+        for key, attr in (
+            ("expires", expires),
+            ("domain", domain),
+            ("max-age", max_age),
+            ("samesite", samesite),
+        ):
+            if attr is not None:
+                morsel[key] = str(attr)
+        if secure:
+            morsel["secure"] = True
+        if httponly:
+            morsel["httponly"] = True
+
+    def del_cookie(self, name: str, *, domain: str | None = None, path: str = "/") -> None:
+        """Ask the client to drop ``name``: an empty value that expired in 1970."""
+        self.set_cookie(
+            name,
+            "",
+            expires="Thu, 01 Jan 1970 00:00:00 GMT",
+            max_age=0,
+            domain=domain,
+            path=path,
+        )
+
+    # -- sending ----------------------------------------------------------------
+
+    @property
+    def prepared(self) -> bool:
+        return self._request is not None
+
+    def _check_not_prepared(self) -> None:
+        if self._request is not None:
+            raise RuntimeError("the response head was already sent")
+
+    def _body_length(self) -> int | None:
+        """The body length known before the head goes out, if any."""
+        return self.content_length
+
+    def _start(self, request: Request) -> bytes:
+        """Mark the response prepared for ``request`` and return its head."""
+        self._request = request
+        request._response = self
+        return self._head_for(request.method, request.version_minor, request.keep_alive)
+
+    def _head_for(self, method: str, version_minor: int, keep_alive: bool) -> bytes:
+        """Decide framing and keep-alive and serialise the head."""
+        status = self._status
+        headers = self._headers
+        if self._cookies:
+            for morsel in self._cookies.values():
+                headers.add("Set-Cookie", morsel.OutputString())
+        if status < 200 or status in (204, 304):
+            self._omit_body = True
+            if status != 304:
+                headers.popall("Content-Length", None)
+            headers.popall("Transfer-Encoding", None)
+        else:
+            self._omit_body = method == "HEAD"
+            length = self._body_length()
+            if length is not None and not self._chunked:
+                headers["Content-Length"] = str(length)
+            elif version_minor >= 1:
+                self._chunked = True
+                headers.popall("Content-Length", None)
+                headers["Transfer-Encoding"] = "chunked"
+            else:
+                self._keep_alive = False
+        if status == 101:
+            self._keep_alive = False
+        else:
+            keep_alive = self._keep_alive is not False and keep_alive
+            self._keep_alive = keep_alive
+            if not keep_alive:
+                headers["Connection"] = "close"
+            elif version_minor == 0:
+                headers["Connection"] = "keep-alive"
+        if "Date" not in headers:
+            headers["Date"] = http_date()
+        if "Server" not in headers:
+            headers["Server"] = SERVER_SOFTWARE
+        return render_head(status, self.reason, headers)
+
+    async def prepare(self, request: Request) -> None:
+        """Send the head (once); runs the app's ``on_response_prepare`` signal first."""
+        if self._request is not None:
+            return
+        signal = request.app.on_response_prepare
+        if signal:
+            await signal.send(request, self)
+        request.protocol.write(self._start(request))
+
+    async def write(self, data: BodyBytes) -> None:
+        """Send a piece of the body; waits only while the peer is not reading."""
+        request = self._request
+        if request is None:
+            raise RuntimeError("call prepare() before write()")
+        if self._eof:
+            raise RuntimeError("write() after write_eof()")
+        if self._omit_body or not data:
+            return
+        protocol = request.protocol
+        protocol.write(encode_chunk(bytes(data)) if self._chunked else data)
+        if protocol.writing_paused:
+            await protocol.drain()
+
+    async def drain(self) -> None:
+        """Wait until the transport's buffer fell below its low-water mark."""
+        if self._request is not None:
+            await self._request.protocol.drain()
+
+    async def write_eof(self, data: BodyBytes = b"") -> None:
+        """Send the last piece of the body and end it."""
+        if self._eof:
+            return
+        if data:
+            await self.write(data)
+        request = self._request
+        if request is None:
+            raise RuntimeError("call prepare() before write_eof()")
+        self._eof = True
+        if self._chunked and not self._omit_body:
+            request.protocol.write(LAST_CHUNK)
+
+    def _render(self, request: Request) -> bytes:
+        """Head and whole body in one buffer: the fast path for handlers that return."""
+        self._eof = True
+        return self._start(request)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._status} {self.reason}>"
+
+
+def render_head(status: int, reason: str, headers: CIMultiDict[str]) -> bytes:
+    """Serialise a status line and headers with one join, refusing CR/LF/NUL injection."""
+    lines = [f"{name}: {value}\r\n" for name, value in headers.items()]
+    text = "".join(lines)
+    count = len(lines)
+    if text.count("\n") != count or text.count("\r") != count or "\x00" in text:
+        raise ValueError("invalid character in a response header")
+    if "\r" in reason or "\n" in reason:
+        raise ValueError("invalid character in the reason phrase")
+    return f"HTTP/1.1 {status} {reason}\r\n{text}\r\n".encode("latin-1")
+
+
+class Response(StreamResponse):
+    """A response with its whole body known up front: sent with ``Content-Length``."""
+
+    def __init__(
+        self,
+        *,
+        body: BodyBytes | None = None,
+        status: int = 200,
+        reason: str | None = None,
+        text: str | None = None,
+        headers: LooseHeaders | None = None,
+        content_type: str | None = None,
+        charset: str | None = None,
+    ) -> None:
+        super().__init__(status=status, reason=reason, headers=headers)
+        if text is not None:
+            if body is not None:
+                raise ValueError("pass either body or text, not both")
+            charset = charset or "utf-8"
+            self._set_content_type(content_type or "text/plain", charset)
+            self._body: bytes = text.encode(charset)
+        else:
+            self._body = bytes(body) if body is not None else b""
+            if content_type is not None:
+                self._set_content_type(content_type, charset)
+            elif body is not None and "Content-Type" not in self._headers:
+                self._headers["Content-Type"] = "application/octet-stream"
+
+    @property
+    def body(self) -> bytes:
+        return self._body
+
+    @body.setter
+    def body(self, value: BodyBytes) -> None:
+        self._check_not_prepared()
+        self._body = bytes(value)
+
+    @property
+    def text(self) -> str:
+        return self._body.decode(self.charset or "utf-8")
+
+    @text.setter
+    def text(self, value: str) -> None:
+        self._check_not_prepared()
+        charset = self.charset or "utf-8"
+        if "Content-Type" not in self._headers:
+            self._set_content_type("text/plain", charset)
+        self._body = value.encode(charset)
+
+    def _body_length(self) -> int | None:
+        return len(self._body)
+
+    async def write_eof(self, data: BodyBytes = b"") -> None:
+        request = self._request
+        if request is not None and not self._eof and not self._omit_body and self._body:
+            request.protocol.write(self._body)
+        await super().write_eof(data)
+
+    def _render(self, request: Request) -> bytes:
+        head = super()._render(request)
+        return head if self._omit_body else head + self._body
+
+
+def json_response(
+    data: Any = None,
+    *,
+    text: str | None = None,
+    body: BodyBytes | None = None,
+    status: int = 200,
+    reason: str | None = None,
+    headers: LooseHeaders | None = None,
+    content_type: str = "application/json",
+    dumps: Callable[[Any], str] = json.dumps,
+) -> Response:
+    """A ``Response`` holding ``data`` serialised by ``dumps``."""
+    if body is None and text is None:
+        text = dumps(data)
+    return Response(
+        text=text,
+        body=body,
+        status=status,
+        reason=reason,
+        headers=headers,
+        content_type=content_type,
+    )
+
+
+class FileResponse(StreamResponse):
+    """A file from disk, with ranges, conditional GET and ``loop.sendfile`` when possible.
+
+    A single ``Range: bytes=...`` is answered with 206 (or 416 when unsatisfiable); a
+    multi-range request gets the whole file, which RFC 9110 allows.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        chunk_size: int = 256 * 1024,
+        status: int = 200,
+        reason: str | None = None,
+        headers: LooseHeaders | None = None,
+        etag: bool = True,
+    ) -> None:
+        super().__init__(status=status, reason=reason, headers=headers)
+        self._path = Path(path)
+        self._chunk_size = chunk_size
+        self._etag = etag
+        self._error_body = b""
+
+    async def prepare(self, request: Request) -> None:
+        if self.prepared:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            handle, st = await loop.run_in_executor(None, self._open)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            self._set_error(404)
+            await super().prepare(request)
+            return
+        except PermissionError:
+            self._set_error(403)
+            await super().prepare(request)
+            return
+        try:
+            await self._send_file(request, handle, st)
+        finally:
+            await loop.run_in_executor(None, handle.close)
+
+    def _open(self) -> tuple[BinaryIO, os.stat_result]:
+        handle = self._path.open("rb")
+        try:
+            st = os.fstat(handle.fileno())
+            if not os.path.isfile(self._path):
+                raise IsADirectoryError(str(self._path))
+        except BaseException:
+            handle.close()
+            raise
+        return handle, st
+
+    def _set_error(self, status: int) -> None:
+        self.set_status(status)
+        text = f"{status}: {reason_phrase(status)}".encode()
+        self._headers["Content-Type"] = "text/plain; charset=utf-8"
+        self.content_length = len(text)
+        self._error_body = text
+
+    async def _send_file(self, request: Request, handle: BinaryIO, st: os.stat_result) -> None:
+        size = st.st_size
+        headers = self._headers
+        mtime = int(st.st_mtime)
+        self.last_modified = mtime
+        etag = f'"{st.st_mtime_ns:x}-{size:x}"' if self._etag else None
+        if etag:
+            headers["ETag"] = etag
+        headers.setdefault("Accept-Ranges", "bytes")
+        if "Content-Type" not in headers:
+            ctype, encoding = mimetypes.guess_type(self._path.name)
+            headers["Content-Type"] = ctype or "application/octet-stream"
+            if encoding:
+                headers["Content-Encoding"] = encoding
+        if _not_modified(request, etag, mtime):
+            self.set_status(304)
+            await super().prepare(request)
+            return
+        start, length = 0, size
+        ranges = request.headers.get("Range")
+        if ranges is not None and request.method in ("GET", "HEAD"):
+            span = parse_range(ranges, size)
+            if span is None:
+                self.set_status(416)
+                headers["Content-Range"] = f"bytes */{size}"
+                self.content_length = 0
+                await super().prepare(request)
+                return
+            if span != (0, size):
+                start, length = span[0], span[1] - span[0]
+                self.set_status(206)
+                headers["Content-Range"] = f"bytes {start}-{span[1] - 1}/{size}"
+        self.content_length = length
+        await super().prepare(request)
+        if not self._omit_body and length:
+            await self._write_file(request, handle, start, length)
+
+    async def _write_file(
+        self, request: Request, handle: BinaryIO, start: int, length: int
+    ) -> None:
+        protocol = request.protocol
+        transport = protocol.transport
+        loop = asyncio.get_running_loop()
+        if transport is not None and transport.get_extra_info("sslcontext") is None:
+            try:
+                await protocol.drain()
+                await loop.sendfile(transport, handle, start, length)
+                return
+            except (NotImplementedError, AttributeError, RuntimeError):
+                pass  # uvloop and some transports: fall back to reading in chunks
+        handle.seek(start)
+        remaining = length
+        while remaining > 0:
+            chunk = await loop.run_in_executor(None, handle.read, min(self._chunk_size, remaining))
+            if not chunk:
+                raise ConnectionResetError(f"{self._path} shrank while being sent")
+            remaining -= len(chunk)
+            await self.write(chunk)
+
+    async def write_eof(self, data: BodyBytes = b"") -> None:
+        await super().write_eof(self._error_body or data)
+
+
+def _not_modified(request: Request, etag: str | None, mtime: int) -> bool:
+    """RFC 9110 conditional GET: ``If-None-Match`` wins over ``If-Modified-Since``."""
+    if request.method not in ("GET", "HEAD"):
+        return False
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None:
+        if etag is None:
+            return False
+        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return "*" in tags or etag in tags
+    since = request.headers.get("If-Modified-Since")
+    if since is None:
+        return False
+    try:
+        return mtime <= parsedate_to_datetime(since).timestamp()
+    except (TypeError, ValueError):
+        return False
+
+
+def parse_range(value: str, size: int) -> tuple[int, int] | None:
+    """The half-open span a single ``bytes=`` range selects; ``(0, size)`` means the whole
+    file (a malformed or multi-range header is ignored), ``None`` means unsatisfiable."""
+    unit, _, spec = value.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return (0, size)
+    first, dash, last = spec.strip().partition("-")
+    if not dash or not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
+        return (0, size)
+    if first == "":
+        if last == "":
+            return (0, size)
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            return None
+        return (max(size - suffix, 0), size)
+    start = int(first)
+    end = min(int(last) + 1, size) if last else size
+    if start >= size or end <= start:
+        return None
+    return (start, end)

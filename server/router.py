@@ -1,0 +1,447 @@
+"""URL dispatch: plain paths, ``{name}``/``{name:regex}`` patterns, static files, sub-apps.
+
+Plain paths are found with one dict lookup and win over patterns; patterns, static
+prefixes and sub-applications are then tried in registration order. ``HEAD`` is served
+by the ``GET`` handler wherever no ``HEAD`` handler is registered. Middlewares are
+wrapped around each handler once, when the application freezes, not per request.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
+
+from yarl import URL
+
+from tidewire.server.exceptions import (
+    HTTPException,
+    HTTPForbidden,
+    HTTPMethodNotAllowed,
+    HTTPNotFound,
+)
+from tidewire.server.middleware import Handler, wrap
+from tidewire.server.response import FileResponse, StreamResponse
+
+if TYPE_CHECKING:
+    from tidewire.server.app import Application
+    from tidewire.server.request import Request
+
+__all__ = [
+    "MatchInfo",
+    "Resource",
+    "Route",
+    "RouteDef",
+    "RouteTableDef",
+    "StaticDef",
+    "UrlDispatcher",
+]
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
+_PARAM = re.compile(r"\{(?P<name>[A-Za-z_]\w*)(?::(?P<regex>(?:[^{}]|\{[^{}]*\})+))?\}")
+
+
+class MatchInfo(dict[str, str]):
+    """The path parameters of the matched route, plus what matched."""
+
+    __slots__ = ("_call", "apps", "handler", "resource")
+
+    def __init__(
+        self,
+        params: dict[str, str],
+        resource: Resource | None,
+        handler: Handler,
+        call: Handler,
+        apps: tuple[Application, ...],
+    ) -> None:
+        super().__init__(params)
+        self.resource = resource
+        self.handler = handler
+        self._call = call
+        self.apps = apps
+
+    @property
+    def route_name(self) -> str | None:
+        return self.resource.name if self.resource is not None else None
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    handler: Handler
+    resource: Resource
+
+
+class Resource:
+    """Handlers by method for one path; subclasses decide which paths match."""
+
+    __slots__ = ("_calls", "_handlers", "apps", "name")
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name
+        self._handlers: dict[str, Handler] = {}
+        self._calls: dict[str, Handler] = {}
+        self.apps: tuple[Application, ...] = ()
+
+    def add_route(self, method: str, handler: Handler) -> Route:
+        method = method.upper()
+        if method != "*" and method not in METHODS:
+            raise ValueError(f"unknown HTTP method {method!r}")
+        if method in self._handlers:
+            raise RuntimeError(f"{method} {self} already has a handler")
+        self._handlers[method] = self._calls[method] = handler
+        return Route(method, handler, self)
+
+    def freeze(self, apps: tuple[Application, ...]) -> None:
+        self.apps = apps
+        middlewares = tuple(mw for app in apps for mw in app.middlewares)
+        self._calls = {m: wrap(h, middlewares) for m, h in self._handlers.items()}
+
+    def allowed_methods(self) -> set[str]:
+        methods = set(self._handlers)
+        if "GET" in methods:
+            methods.add("HEAD")
+        return methods
+
+    def match(self, method: str, params: dict[str, str]) -> MatchInfo | None:
+        """The match for ``method`` on a path this resource accepts, if it has a handler."""
+        key = method
+        call = self._calls.get(key)
+        if call is None and method == "HEAD":
+            key = "GET"
+            call = self._calls.get(key)
+        if call is None:
+            key = "*"
+            call = self._calls.get(key)
+            if call is None:
+                return None
+        return MatchInfo(params, self, self._handlers[key], call, self.apps)
+
+    def resolve(self, method: str, path: str) -> tuple[MatchInfo | None, set[str]]:
+        """The match for ``path``, or the methods allowed if only the method is wrong."""
+        raise NotImplementedError
+
+    def url_for(self, **params: str) -> URL:
+        raise NotImplementedError
+
+
+class PlainResource(Resource):
+    __slots__ = ("path",)
+
+    def __init__(self, path: str, name: str | None = None) -> None:
+        super().__init__(name)
+        self.path = path
+
+    def resolve(self, method: str, path: str) -> tuple[MatchInfo | None, set[str]]:
+        if path != self.path:
+            return None, set()
+        match = self.match(method, {})
+        return match, set() if match else self.allowed_methods()
+
+    def url_for(self, **params: str) -> URL:
+        return URL.build(path=self.path)
+
+    def __repr__(self) -> str:
+        return f"<PlainResource {self.path}>"
+
+
+class DynamicResource(Resource):
+    """A path with ``{name}`` (one segment) or ``{name:regex}`` parameters."""
+
+    __slots__ = ("_format", "_pattern", "path")
+
+    def __init__(self, path: str, name: str | None = None) -> None:
+        super().__init__(name)
+        self.path = path
+        pattern, fmt, last = "", "", 0
+        for param in _PARAM.finditer(path):
+            literal = path[last : param.start()]
+            pattern += re.escape(literal)
+            fmt += literal.replace("{", "{{").replace("}", "}}")
+            regex = param.group("regex") or "[^{}/]+"
+            pattern += f"(?P<{param.group('name')}>{regex})"
+            fmt += "{" + param.group("name") + "}"
+            last = param.end()
+        tail = path[last:]
+        if "{" in tail or "}" in tail:
+            raise ValueError(f"malformed route pattern {path!r}")
+        self._pattern = re.compile(pattern + re.escape(tail))
+        self._format = fmt + tail
+
+    def resolve(self, method: str, path: str) -> tuple[MatchInfo | None, set[str]]:
+        found = self._pattern.fullmatch(path)
+        if found is None:
+            return None, set()
+        match = self.match(method, found.groupdict())
+        return match, set() if match else self.allowed_methods()
+
+    def url_for(self, **params: str) -> URL:
+        quoted = {key: quote(str(value), safe="") for key, value in params.items()}
+        return URL.build(path=self._format.format_map(quoted), encoded=True)
+
+    def __repr__(self) -> str:
+        return f"<DynamicResource {self.path}>"
+
+
+class StaticResource(Resource):
+    """Files under ``directory`` served below ``prefix``.
+
+    The raw (still percent-encoded) path is split on ``/`` before decoding, so an encoded
+    slash cannot join segments; ``.``/``..`` segments are refused, and unless
+    ``follow_symlinks`` the resolved file must lie inside ``directory``.
+    """
+
+    __slots__ = ("_directory", "_follow_symlinks", "prefix")
+
+    def __init__(
+        self,
+        prefix: str,
+        directory: str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        follow_symlinks: bool = False,
+    ) -> None:
+        super().__init__(name)
+        if quote(prefix, safe="/") != prefix:
+            raise ValueError(f"static prefix {prefix!r} must not need percent-encoding")
+        self.prefix = prefix.rstrip("/")
+        self._directory = Path(directory).resolve(strict=True)
+        if not self._directory.is_dir():
+            raise ValueError(f"{directory!r} is not a directory")
+        self._follow_symlinks = follow_symlinks
+        self.add_route("GET", self._serve)
+
+    def resolve(self, method: str, path: str) -> tuple[MatchInfo | None, set[str]]:
+        if not path.startswith(self.prefix + "/"):
+            return None, set()
+        match = self.match(method, {"filename": path[len(self.prefix) + 1 :]})
+        return match, set() if match else self.allowed_methods()
+
+    def url_for(self, **params: str) -> URL:
+        filename = params.get("filename", "")
+        return URL.build(path=f"{self.prefix}/{quote(filename, safe='/')}", encoded=True)
+
+    async def _serve(self, request: Request) -> StreamResponse:
+        raw = request.raw_path.partition("?")[0]
+        if not raw.startswith(self.prefix + "/"):
+            raise HTTPNotFound()
+        parts = [unquote(segment) for segment in raw[len(self.prefix) + 1 :].split("/")]
+        for part in parts:
+            if part in ("", ".", "..") or "/" in part or "\\" in part or "\x00" in part:
+                raise HTTPNotFound()
+        target = self._directory.joinpath(*parts)
+        resolved = target.resolve()
+        if not self._follow_symlinks and not resolved.is_relative_to(self._directory):
+            raise HTTPNotFound()
+        if resolved.is_dir():
+            raise HTTPForbidden()
+        return FileResponse(resolved)
+
+    def __repr__(self) -> str:
+        return f"<StaticResource {self.prefix} -> {self._directory}>"
+
+
+class SubAppResource(Resource):
+    """Everything below ``prefix`` is routed by a sub-application's router."""
+
+    __slots__ = ("app", "prefix")
+
+    def __init__(self, prefix: str, app: Application) -> None:
+        super().__init__()
+        self.prefix = prefix.rstrip("/")
+        self.app = app
+
+    def resolve(self, method: str, path: str) -> tuple[MatchInfo | None, set[str]]:
+        if not path.startswith(self.prefix + "/"):
+            return None, set()
+        return self.app.router.resolve_path(method, path[len(self.prefix) :])
+
+    def freeze(self, apps: tuple[Application, ...]) -> None:
+        self.app.freeze(apps)
+
+    def __repr__(self) -> str:
+        return f"<SubAppResource {self.prefix}>"
+
+
+class UrlDispatcher:
+    """The router of one application."""
+
+    __slots__ = ("_frozen", "_named", "_plain", "_resources", "_searched")
+
+    def __init__(self) -> None:
+        self._plain: dict[str, PlainResource] = {}
+        self._searched: list[Resource] = []
+        self._resources: list[Resource] = []
+        self._named: dict[str, Resource] = {}
+        self._frozen = False
+
+    def _register(self, resource: Resource) -> None:
+        if self._frozen:
+            raise RuntimeError("cannot add routes to a running application")
+        if resource.name is not None:
+            if resource.name in self._named:
+                raise ValueError(f"duplicate route name {resource.name!r}")
+            self._named[resource.name] = resource
+        self._resources.append(resource)
+        if isinstance(resource, PlainResource):
+            self._plain[resource.path] = resource
+        else:
+            self._searched.append(resource)
+
+    def add_resource(self, path: str, *, name: str | None = None) -> Resource:
+        if not path.startswith("/"):
+            raise ValueError(f"route path must start with '/': {path!r}")
+        if "{" not in path:
+            existing = self._plain.get(path)
+            if existing is not None and name is None:
+                return existing
+            resource: Resource = PlainResource(path, name)
+        else:
+            resource = DynamicResource(path, name)
+        self._register(resource)
+        return resource
+
+    def add_route(
+        self, method: str, path: str, handler: Handler, *, name: str | None = None
+    ) -> Route:
+        return self.add_resource(path, name=name).add_route(method, handler)
+
+    def add_get(self, path: str, handler: Handler, *, name: str | None = None) -> Route:
+        """A GET route; HEAD requests to it are answered by the same handler."""
+        return self.add_route("GET", path, handler, name=name)
+
+    def add_head(self, path: str, handler: Handler, *, name: str | None = None) -> Route:
+        return self.add_route("HEAD", path, handler, name=name)
+
+    def add_post(self, path: str, handler: Handler, *, name: str | None = None) -> Route:
+        return self.add_route("POST", path, handler, name=name)
+
+    def add_put(self, path: str, handler: Handler, *, name: str | None = None) -> Route:
+        return self.add_route("PUT", path, handler, name=name)
+
+    def add_patch(self, path: str, handler: Handler, *, name: str | None = None) -> Route:
+        return self.add_route("PATCH", path, handler, name=name)
+
+    def add_delete(self, path: str, handler: Handler, *, name: str | None = None) -> Route:
+        return self.add_route("DELETE", path, handler, name=name)
+
+    def add_static(
+        self,
+        prefix: str,
+        path: str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        follow_symlinks: bool = False,
+    ) -> StaticResource:
+        resource = StaticResource(prefix, path, name=name, follow_symlinks=follow_symlinks)
+        self._register(resource)
+        return resource
+
+    def add_subapp(self, prefix: str, app: Application) -> SubAppResource:
+        if not prefix.startswith("/") or prefix == "/":
+            raise ValueError(
+                f"sub-application prefix must start with '/' and not be '/': {prefix!r}"
+            )
+        resource = SubAppResource(prefix, app)
+        self._register(resource)
+        return resource
+
+    def add_routes(self, routes: Iterable[RouteDef | StaticDef]) -> list[Route]:
+        added = []
+        for route in routes:
+            if isinstance(route, StaticDef):
+                self.add_static(route.prefix, route.path, **route.kwargs)
+            else:
+                added.append(
+                    self.add_route(route.method, route.path, route.handler, **route.kwargs)
+                )
+        return added
+
+    def __getitem__(self, name: str) -> Resource:
+        return self._named[name]
+
+    def __iter__(self) -> Iterator[Resource]:
+        return iter(self._resources)
+
+    def __len__(self) -> int:
+        return len(self._resources)
+
+    def freeze(self, apps: tuple[Application, ...]) -> None:
+        """Bind every resource to its application chain and wrap the middlewares."""
+        self._frozen = True
+        for resource in self._resources:
+            resource.freeze(apps)
+
+    def resolve_path(self, method: str, path: str) -> tuple[MatchInfo | None, set[str]]:
+        """The match for ``method path``, or the methods allowed on the path (empty: 404)."""
+        allowed: set[str] = set()
+        plain = self._plain.get(path)
+        if plain is not None:
+            match = plain.match(method, {})
+            if match is not None:
+                return match, allowed
+            allowed |= plain.allowed_methods()
+        for resource in self._searched:
+            match, methods = resource.resolve(method, path)
+            if match is not None:
+                return match, allowed
+            allowed |= methods
+        return None, allowed
+
+
+@dataclass(frozen=True)
+class RouteDef:
+    method: str
+    path: str
+    handler: Handler
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StaticDef:
+    prefix: str
+    path: str | os.PathLike[str]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+class RouteTableDef(list[RouteDef | StaticDef]):
+    """Routes declared with decorators (``@routes.get("/")``), added with ``add_routes``."""
+
+    def route(self, method: str, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.append(RouteDef(method, path, handler, kwargs))
+            return handler
+
+        return register
+
+    def get(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        return self.route("GET", path, **kwargs)
+
+    def head(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        return self.route("HEAD", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        return self.route("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        return self.route("PUT", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        return self.route("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        return self.route("DELETE", path, **kwargs)
+
+    def static(self, prefix: str, path: str | os.PathLike[str], **kwargs: Any) -> None:
+        self.append(StaticDef(prefix, path, kwargs))
+
+
+def not_found(method: str, allowed: set[str]) -> HTTPException:
+    """404, or 405 with ``Allow`` when the path exists for other methods."""
+    if allowed:
+        return HTTPMethodNotAllowed(method, allowed)
+    return HTTPNotFound()

@@ -1,0 +1,235 @@
+"""Running an application: ``AppRunner`` + ``TCPSite`` for embedding, ``run_app`` for scripts.
+
+Shutdown order (``AppRunner.cleanup``): stop listening; ``on_shutdown``; close upgraded
+connections (WebSockets) with 1001 and idle keep-alive connections; give running
+handlers up to ``shutdown_timeout`` seconds, then cancel them; close what is left; then
+``on_cleanup`` and the ``cleanup_ctx`` exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import ssl
+import warnings
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tidewire.server.app import Application
+from tidewire.server.protocol import Limits, Server
+
+__all__ = ["AppRunner", "TCPSite", "run_app"]
+
+
+class AppRunner:
+    """Starts and stops one application; ``**limits`` are ``Limits`` fields
+    (``keepalive_timeout``, ``head_timeout``, ``max_head_size``, ...)."""
+
+    def __init__(self, app: Application, *, shutdown_timeout: float = 60.0, **limits: Any) -> None:
+        self.app = app
+        self.shutdown_timeout = shutdown_timeout
+        self._limits = Limits(**limits)
+        self._server: Server | None = None
+        self._sites: list[TCPSite] = []
+
+    @property
+    def server(self) -> Server:
+        if self._server is None:
+            raise RuntimeError("call setup() first")
+        return self._server
+
+    @property
+    def sites(self) -> tuple[TCPSite, ...]:
+        return tuple(self._sites)
+
+    @property
+    def addresses(self) -> list[Any]:
+        return [sock.getsockname() for site in self._sites for sock in site.sockets]
+
+    async def setup(self) -> None:
+        """Freeze the application and run its startup signals."""
+        self.app.freeze()
+        await self.app.startup()
+        self._server = Server(self.app, self._limits)
+
+    async def cleanup(self) -> None:
+        """Shut down gracefully (see the module docstring)."""
+        for site in list(self._sites):
+            await site.stop()
+        if self._server is None:
+            return
+        try:
+            await self.app.shutdown()
+        finally:
+            await self._server.shutdown(self.shutdown_timeout)
+            self._server = None
+            await self.app.cleanup()
+
+
+class TCPSite:
+    """A listening TCP socket serving the runner's application; ``port=0`` picks a free
+    port, read it back from ``site.port``."""
+
+    def __init__(
+        self,
+        runner: AppRunner,
+        host: str | list[str] | None = None,
+        port: int = 8080,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        backlog: int = 128,
+        reuse_address: bool | None = None,
+        reuse_port: bool | None = None,
+    ) -> None:
+        self._runner = runner
+        self._host = host
+        self._port = port
+        self._ssl_context = ssl_context
+        self._backlog = backlog
+        self._reuse_address = reuse_address
+        self._reuse_port = reuse_port
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._runner.server,
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            backlog=self._backlog,
+            reuse_address=self._reuse_address,
+            reuse_port=self._reuse_port,
+        )
+        self._runner._sites.append(self)
+
+    async def stop(self) -> None:
+        """Stop accepting; open connections are the runner's to close."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        if self in self._runner._sites:
+            self._runner._sites.remove(self)
+
+    @property
+    def sockets(self) -> tuple[Any, ...]:
+        return tuple(self._server.sockets) if self._server is not None else ()
+
+    @property
+    def port(self) -> int:
+        for sock in self.sockets:
+            return int(sock.getsockname()[1])
+        return self._port
+
+    @property
+    def name(self) -> str:
+        scheme = "https" if self._ssl_context else "http"
+        host = self._host if isinstance(self._host, str) else "0.0.0.0"
+        return f"{scheme}://{host}:{self.port}"
+
+
+def _loop_factory(use_uvloop: bool | None) -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvloop when asked for (argument, or ``TIDEWIRE_UVLOOP=1``) and installed."""
+    if use_uvloop is None:
+        use_uvloop = os.environ.get("TIDEWIRE_UVLOOP", "") not in ("", "0")
+    if use_uvloop:
+        try:
+            import uvloop  # noqa: PLC0415
+        except ImportError:
+            warnings.warn(
+                "uvloop is not installed; using the asyncio loop", RuntimeWarning, stacklevel=3
+            )
+        else:
+            return uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
+async def _serve(
+    app: Application | Awaitable[Application],
+    host: str | list[str] | None,
+    port: int,
+    *,
+    shutdown_timeout: float,
+    ssl_context: ssl.SSLContext | None,
+    print: Callable[..., None] | None,
+    handle_signals: bool,
+    backlog: int,
+    reuse_port: bool | None,
+    limits: dict[str, Any],
+) -> None:
+    if not isinstance(app, Application):
+        app = await app
+    runner = AppRunner(app, shutdown_timeout=shutdown_timeout, **limits)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    if handle_signals:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(signum, stop.set)
+    await runner.setup()
+    try:
+        site = TCPSite(
+            runner, host, port, ssl_context=ssl_context, backlog=backlog, reuse_port=reuse_port
+        )
+        await site.start()
+        if print is not None:
+            print(f"======== Running on {site.name} ========\n(Press CTRL+C to quit)")
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def run_app(
+    app: Application | Awaitable[Application],
+    *,
+    host: str | list[str] | None = "0.0.0.0",
+    port: int = 8080,
+    shutdown_timeout: float = 60.0,
+    ssl_context: ssl.SSLContext | None = None,
+    print: Callable[..., None] | None = print,
+    handle_signals: bool = True,
+    use_uvloop: bool | None = None,
+    backlog: int = 128,
+    reuse_port: bool | None = None,
+    **limits: Any,
+) -> None:
+    """Serve ``app`` until SIGINT or SIGTERM, then shut down gracefully.
+
+    ``use_uvloop=None`` follows the ``TIDEWIRE_UVLOOP`` environment variable; ``**limits``
+    are ``Limits`` fields.
+    """
+    loop = _loop_factory(use_uvloop)()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(
+            _serve(
+                app,
+                host,
+                port,
+                shutdown_timeout=shutdown_timeout,
+                ssl_context=ssl_context,
+                print=print,
+                handle_signals=handle_signals,
+                backlog=backlog,
+                reuse_port=reuse_port,
+                limits=limits,
+            )
+        )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _cancel_all(loop)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))

@@ -1,0 +1,143 @@
+"""Testing utilities: ``TestServer`` runs an app on a free local port, ``TestClient`` talks
+to it through ``tidewire.client.ClientSession`` with paths instead of URLs.
+
+The pytest plugin (``tidewire.server.pytest_plugin``) wraps both in the ``tw_client``
+fixture: ``client = await tw_client(app)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from types import TracebackType
+from typing import Any, Protocol
+
+from yarl import URL
+
+from tidewire.client import ClientResponse, ClientSession
+from tidewire.server.app import Application
+from tidewire.server.runner import AppRunner, TCPSite
+
+__all__ = ["TestClient", "TestServer"]
+
+
+class ResponseContext(Protocol):
+    """What the session's request methods return: awaitable, or an async context manager."""
+
+    def __await__(self) -> Generator[Any, None, ClientResponse]: ...
+
+    async def __aenter__(self) -> ClientResponse: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class TestServer:
+    """``app`` served on ``host`` and an OS-picked port; ``**runner_kwargs`` go to
+    ``AppRunner`` (limits, ``shutdown_timeout``)."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, app: Application, *, host: str = "127.0.0.1", **runner_kwargs: Any) -> None:
+        self.app = app
+        self.host = host
+        self.runner = AppRunner(app, **runner_kwargs)
+        self.port: int | None = None
+
+    async def start_server(self) -> None:
+        if self.port is not None:
+            return
+        await self.runner.setup()
+        site = TCPSite(self.runner, self.host, 0)
+        await site.start()
+        self.port = site.port
+
+    def make_url(self, path: str = "/") -> URL:
+        if self.port is None:
+            raise RuntimeError("the test server is not started")
+        return URL.build(scheme="http", host=self.host, port=self.port).join(URL(path))
+
+    async def close(self) -> None:
+        if self.port is not None:
+            self.port = None
+            await self.runner.cleanup()
+
+    async def __aenter__(self) -> TestServer:
+        await self.start_server()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+class TestClient:
+    """A ``ClientSession`` bound to a ``TestServer``: ``await client.get("/path")``."""
+
+    __test__ = False
+
+    def __init__(self, server: TestServer, **session_kwargs: Any) -> None:
+        self.server = server
+        self._session_kwargs = session_kwargs
+        self._session: ClientSession | None = None
+
+    @property
+    def app(self) -> Application:
+        return self.server.app
+
+    @property
+    def session(self) -> ClientSession:
+        if self._session is None:
+            raise RuntimeError("the test client is not started")
+        return self._session
+
+    def make_url(self, path: str = "/") -> URL:
+        return self.server.make_url(path)
+
+    async def start_server(self) -> None:
+        await self.server.start_server()
+        if self._session is None:
+            self._session = ClientSession(**self._session_kwargs)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> ResponseContext:
+        return self.session.request(method, self.make_url(path), **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> ResponseContext:
+        return self.request("GET", path, **kwargs)
+
+    def head(self, path: str, **kwargs: Any) -> ResponseContext:
+        return self.request("HEAD", path, **kwargs)
+
+    def options(self, path: str, **kwargs: Any) -> ResponseContext:
+        return self.request("OPTIONS", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> ResponseContext:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> ResponseContext:
+        return self.request("PUT", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> ResponseContext:
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> ResponseContext:
+        return self.request("DELETE", path, **kwargs)
+
+    def ws_connect(self, path: str, **kwargs: Any) -> Any:
+        """A WebSocket to ``path`` (the session's ``ws_connect``)."""
+        return self.session.ws_connect(self.make_url(path), **kwargs)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        await self.server.close()
+
+    async def __aenter__(self) -> TestClient:
+        await self.start_server()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

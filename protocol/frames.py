@@ -84,10 +84,11 @@ def parse_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> Header | 
     return Header(bool(first & FIN), first & 0x70, first & 0x0F, mask, length, size)
 
 
-def apply_mask(data: bytes | bytearray | memoryview, mask: bytes, offset: int = 0) -> bytes:
+def apply_mask_python(data: bytes | bytearray | memoryview, mask: bytes, offset: int = 0) -> bytes:
     """XOR ``data`` with the 4-byte ``mask``, as if it started ``offset`` bytes into a payload.
 
-    One big-integer XOR does the whole payload in C: no per-byte Python loop.
+    One big-integer XOR does the whole payload in C: no per-byte Python loop. This is
+    the pure-Python path; ``apply_mask`` is the compiled one when it was built.
     """
     size = len(data)
     if not size:
@@ -98,6 +99,19 @@ def apply_mask(data: bytes | bytearray | memoryview, mask: bytes, offset: int = 
     key = mask * (size // 4 + 1)
     value = int.from_bytes(data, "little") ^ int.from_bytes(key[:size], "little")
     return value.to_bytes(size, "little")
+
+
+# The compiled XOR (protocol/_speedups.c) when it was built, unless
+# TIDEWIRE_NO_EXTENSIONS is set: CI runs the protocol tests both ways.
+apply_mask = apply_mask_python
+HAS_SPEEDUPS = False
+if not os.environ.get("TIDEWIRE_NO_EXTENSIONS"):
+    try:
+        from ._speedups import apply_mask
+    except ImportError:
+        pass
+    else:
+        HAS_SPEEDUPS = True
 
 
 def build_header(

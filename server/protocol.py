@@ -524,6 +524,10 @@ class HTTPProtocol(asyncio.Protocol):
         transport.write(data)
 
     @property
+    def server_closing(self) -> bool:
+        return self._server.closing
+
+    @property
     def writing_paused(self) -> bool:
         return self._writing_paused
 

@@ -168,8 +168,9 @@ class Request(MutableMapping[str, Any]):
 
     @property
     def keep_alive(self) -> bool:
-        """Whether the client allows the connection to be reused after this request."""
-        return self._keep_alive
+        """Whether the connection may be reused after this request: the client allows it
+        and the server is not shutting down."""
+        return self._keep_alive and not self._protocol.server_closing
 
     @property
     def secure(self) -> bool:

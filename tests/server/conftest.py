@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aiohttp
 import pytest
 from server_support import Served, start
 
@@ -25,3 +26,10 @@ async def serve() -> AsyncIterator[Serve]:
     yield run
     for server in reversed(served):
         await server.runner.cleanup()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """An independent HTTP client (aiohttp's) for the behaviour tests."""
+    async with aiohttp.ClientSession() as session:
+        yield session

@@ -47,7 +47,11 @@ def _window_bits(value: str | None, *, optional: bool) -> int | None:
         if optional:
             return None
         raise ProtocolError("max_window_bits needs a value")
-    if not value.isdigit() or value.startswith("0") or not _MIN_BITS <= int(value) <= _MAX_BITS:
+    if (
+        not (value.isascii() and value.isdigit())
+        or value.startswith("0")
+        or not _MIN_BITS <= int(value) <= _MAX_BITS
+    ):
         raise ProtocolError(f"invalid max_window_bits value {value!r}")
     return int(value)
 

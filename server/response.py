@@ -510,7 +510,7 @@ class FileResponse(StreamResponse):
                 await protocol.drain()
                 await loop.sendfile(transport, handle, start, length)
                 return
-            except (NotImplementedError, AttributeError, RuntimeError):
+            except (NotImplementedError, AttributeError):
                 pass  # uvloop and some transports: fall back to reading in chunks
         handle.seek(start)
         remaining = length

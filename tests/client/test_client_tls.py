@@ -78,3 +78,13 @@ async def test_wss_upgrade(tls_server: URL, client_context: ssl.SSLContext) -> N
         assert result.status == 101 and result.transport is not None
         assert result.transport.get_extra_info("ssl_object") is not None
         result.transport.close()
+
+
+async def test_wss_messages(tls_server: URL, client_context: ssl.SSLContext) -> None:
+    async with (
+        ClientSession() as session,
+        session.ws_connect(tls_server.with_scheme("wss") / "ws", ssl=client_context) as ws,
+    ):
+        await ws.send_str("over tls")
+        assert await ws.receive_str() == "over tls"
+    assert ws.close_code == 1000

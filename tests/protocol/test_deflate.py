@@ -78,7 +78,7 @@ def test_server_accepts_offers(offer: str, server: ServerDeflate, agreed: Deflat
         "server_max_window_bits=16",
         "server_max_window_bits=08",
         "server_max_window_bits=ten",
-        'server_max_window_bits="١٠"',  # Arabic-Indic digits: isdigit() but not ASCII
+        'server_max_window_bits="\u0661\u0660"',  # Arabic-Indic digits: isdigit() but not ASCII
         "client_max_window_bits=7",
         "client_max_window_bits=16",
         "client_max_window_bits=08",

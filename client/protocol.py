@@ -131,8 +131,8 @@ class ResponseHandler(asyncio.Protocol):
     # -- the pool's view ---------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports do not subclass asyncio.Transport: no isinstance check.
+        self.transport = transport  # type: ignore[assignment]
 
     @property
     def usable(self) -> bool:

@@ -34,7 +34,10 @@ def tidewire_adapter() -> Adapter:
 
     @asynccontextmanager
     async def connect(url: str) -> AsyncIterator[Any]:
-        async with ClientSession() as session, session.ws_connect(url, compress=0, max_msg_size=0) as ws:
+        async with (
+            ClientSession() as session,
+            session.ws_connect(url, compress=0, max_msg_size=0) as ws,
+        ):
             yield ws
 
     adapter = Adapter()
@@ -49,7 +52,10 @@ def aiohttp_adapter() -> Adapter:
 
     @asynccontextmanager
     async def connect(url: str) -> AsyncIterator[Any]:
-        async with aiohttp.ClientSession() as session, session.ws_connect(url, max_msg_size=0) as ws:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(url, max_msg_size=0) as ws,
+        ):
             yield ws
 
     adapter = Adapter()
@@ -72,10 +78,16 @@ def websockets_adapter() -> Adapter:
     return adapter
 
 
-ADAPTERS = {"tidewire": tidewire_adapter, "aiohttp": aiohttp_adapter, "websockets": websockets_adapter}
+ADAPTERS = {
+    "tidewire": tidewire_adapter,
+    "aiohttp": aiohttp_adapter,
+    "websockets": websockets_adapter,
+}
 
 
-async def echo_rate(lib: Adapter, url: str, size: int, window: int, warmup: float, duration: float) -> float:
+async def echo_rate(
+    lib: Adapter, url: str, size: int, window: int, warmup: float, duration: float
+) -> float:
     payload = os.urandom(size)
     async with lib.connect(url) as ws:
         for _ in range(window):

@@ -146,9 +146,7 @@ async def connect(
     port: int, path: str, totals: Totals, frame_len: int, reply: bytes = b""
 ) -> Client:
     loop = asyncio.get_running_loop()
-    _, client = await loop.create_connection(
-        lambda: Client(totals, frame_len, reply), HOST, port
-    )
+    _, client = await loop.create_connection(lambda: Client(totals, frame_len, reply), HOST, port)
     assert client.transport is not None
     client.transport.write(upgrade_request(port, path))
     await asyncio.wait_for(client.upgraded, 10)
@@ -215,7 +213,9 @@ async def handshakes(port: int, concurrency: int, duration: float) -> dict[str, 
     return {"rate": totals.count / (time.perf_counter() - start)}
 
 
-async def fanout(port: int, receivers: int, size: int, batch: int, duration: float) -> dict[str, Any]:
+async def fanout(
+    port: int, receivers: int, size: int, batch: int, duration: float
+) -> dict[str, Any]:
     """Deliveries per second: one sender publishes, ``receivers`` room members receive.
 
     The sender publishes ``batch`` messages and waits until every member has them all.
@@ -268,7 +268,13 @@ async def release() -> dict[str, Any]:
     return {"closed": n}
 
 
-COMMANDS = {"echo": echo, "handshakes": handshakes, "fanout": fanout, "hold": hold, "release": release}
+COMMANDS = {
+    "echo": echo,
+    "handshakes": handshakes,
+    "fanout": fanout,
+    "hold": hold,
+    "release": release,
+}
 
 
 async def main() -> None:
@@ -288,7 +294,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     try:
         import uvloop

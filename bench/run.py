@@ -199,11 +199,15 @@ def bench_server_rows(table: Table, gen: LoadGen, servers: Servers, loop: str, a
                 table.add(loop, "HTTP hello", name, hello_rate(ports[name], a.duration), "req/s")
     servers.stop()
     with stage(f"fan-out ({loop})"):
-        rooms = {name: servers.start(script, loop, name)[0] for name, script in ROOM_SCRIPTS.items()}
+        rooms = {
+            name: servers.start(script, loop, name)[0] for name, script in ROOM_SCRIPTS.items()
+        }
         for _ in range(a.runs):
             for name, port in rooms.items():
                 args = dict(receivers=RECEIVERS, size=32, batch=20, duration=a.duration)
-                table.add(loop, "fan-out 1000", name, gen("fanout", port=port, **args)["rate"], "/s")
+                table.add(
+                    loop, "fan-out 1000", name, gen("fanout", port=port, **args)["rate"], "/s"
+                )
         servers.stop()
     with stage(f"idle memory ({loop})"):
         for name, script in SERVER_SCRIPTS.items():
@@ -245,7 +249,9 @@ def bench_client_rows(table: Table, servers: Servers, a: Any) -> None:
                 for name in ("tidewire", "aiohttp", "websockets"):
                     args = [PY, str(BENCH / "clients.py"), name, str(port), "--loop", loop]
                     args += ["--duration", str(a.duration), "--warmup", str(a.warmup)]
-                    done = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+                    done = subprocess.run(
+                        args, capture_output=True, text=True, cwd=ROOT, check=False
+                    )
                     if done.returncode:
                         raise RuntimeError(f"client {name} failed:\n{done.stderr}")
                     for row, (value, unit) in json.loads(done.stdout).items():
@@ -279,8 +285,7 @@ def render(medians: dict[str, dict[str, dict[str, float]]], units: dict[str, str
             ours = impls.get("tidewire")
             cells = [format_value(impls[p], unit) if p in impls else "" for p in peers]
             ratios = [
-                f"{ratio(row, ours, impls[p]):.2f}x" if p in impls and ours else ""
-                for p in peers
+                f"{ratio(row, ours, impls[p]):.2f}x" if p in impls and ours else "" for p in peers
             ]
             ours_cell = format_value(ours, unit) if ours is not None else ""
             lines.append(
@@ -328,7 +333,7 @@ def main() -> None:
     parser.add_argument("--save", action="store_true", help="also write bench/results.json")
     a = parser.parse_args()
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard < IDLE_CONNECTIONS + 1000:
         raise SystemExit(f"the open files limit ({hard}) is too low for {IDLE_CONNECTIONS}")
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the servers inherit it

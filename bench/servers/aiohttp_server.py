@@ -9,7 +9,7 @@ from pathlib import Path
 from aiohttp import WSMsgType, web
 
 sys.path.insert(0, str(Path(__file__).parent))
-from launch import run_server  # noqa: E402
+from launch import run_server
 
 
 async def hello(request: web.Request) -> web.Response:

@@ -8,7 +8,7 @@ from pathlib import Path
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_create_server
 
 sys.path.insert(0, str(Path(__file__).parent))
-from launch import run_server  # noqa: E402
+from launch import run_server
 
 
 class Echo(WSListener):  # type: ignore[misc]
@@ -26,7 +26,9 @@ def listener(request: WSUpgradeRequest) -> WSListener:
 
 
 async def serve(host: str, port: int) -> object:
-    return await ws_create_server(listener, host, port, max_frame_size=64 * 1024 * 1024, backlog=4096)
+    return await ws_create_server(
+        listener, host, port, max_frame_size=64 * 1024 * 1024, backlog=4096
+    )
 
 
 if __name__ == "__main__":

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 from tidewire.protocol import WSMsgType
-from tidewire.server import AppRunner, Application, Request, TCPSite, WebSocketResponse
+from tidewire.server import Application, AppRunner, Request, TCPSite, WebSocketResponse
 
 sys.path.insert(0, str(Path(__file__).parent))
-from launch import run_server  # noqa: E402
+from launch import run_server
 
 members: set[WebSocketResponse] = set()
 

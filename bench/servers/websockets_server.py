@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 import websockets
-from websockets.asyncio.server import ServerConnection, serve as ws_serve
+from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import serve as ws_serve
 
 sys.path.insert(0, str(Path(__file__).parent))
-from launch import run_server  # noqa: E402
+from launch import run_server
 
 members: set[ServerConnection] = set()
 

@@ -57,6 +57,9 @@ class WebSocket(asyncio.Protocol):
         self._close_timeout = close_timeout
         self._max_queue = max_queue
         self._transport: asyncio.Transport | None = None
+        # Frames written while the reader handles a burst of messages: one
+        # transport.write (one syscall) for all of them at the end of the loop turn.
+        self._cork: list[bytes] | None = None
         self._queue: deque[WSMessage] = deque()
         self._waiter: asyncio.Future[WSMessage] | None = None
         self._reading_paused = False
@@ -98,6 +101,9 @@ class WebSocket(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         conn = self._conn
         events = conn.receive_data(data)
+        if len(events) > 1 and self._cork is None:
+            self._cork = []
+            self._loop.call_soon(self._uncork)
         if self._heartbeat:
             self._last_seen = self._loop.time()
         for msg in events:
@@ -121,6 +127,7 @@ class WebSocket(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
+        self._cork = None
         self._conn.receive_eof()
         if exc is not None and self._exception is None:
             self._exception = exc
@@ -169,6 +176,7 @@ class WebSocket(asyncio.Protocol):
         if self._answer_handle is not None:
             self._answer_handle.cancel()
             self._answer_handle = None
+        self._uncork()
         frame = self._conn.answer_close()
         transport = self._transport
         if frame and transport is not None and not transport.is_closing():
@@ -274,7 +282,21 @@ class WebSocket(asyncio.Protocol):
             raise RuntimeError("the WebSocket is not connected yet (prepare or connect first)")
         if transport.is_closing():
             raise ConnectionClosed(self._conn.close_code, self._conn.close_reason)
-        transport.write(data)
+        cork = self._cork
+        if cork is not None:
+            cork.append(data)
+        else:
+            transport.write(data)
+
+    def _uncork(self) -> None:
+        """Write what the burst being handled produced, in one go."""
+        cork, self._cork = self._cork, None
+        transport = self._transport
+        if cork and transport is not None and not transport.is_closing():
+            if len(cork) == 1:
+                transport.write(cork[0])
+            else:
+                transport.writelines(cork)
 
     def _drain_waiter_future(self) -> asyncio.Future[None]:
         if self._drain_waiter is None or self._drain_waiter.done():
@@ -284,7 +306,8 @@ class WebSocket(asyncio.Protocol):
     @property
     def write_buffer_size(self) -> int:
         """Bytes written but not yet sent: what a slow reader makes us hold."""
-        return self._transport.get_write_buffer_size() if self._transport else 0
+        pending = sum(map(len, self._cork)) if self._cork else 0
+        return pending + (self._transport.get_write_buffer_size() if self._transport else 0)
 
     # -- closing -----------------------------------------------------------------
 
@@ -311,6 +334,7 @@ class WebSocket(asyncio.Protocol):
                 await self._wait(self._lost_waiter, self._close_timeout)
         self._cancel_heartbeat()
         if self._transport is not None and not self._lost:
+            self._uncork()
             self._transport.abort()  # the peer did not finish the handshake in time
         return True
 
@@ -322,6 +346,7 @@ class WebSocket(asyncio.Protocol):
         """
         self._resolve(self._closed_waiter)
         self._cancel_heartbeat()
+        self._uncork()
         transport = self._transport
         if transport is None or transport.is_closing():
             return
@@ -378,6 +403,7 @@ class WebSocket(asyncio.Protocol):
             self._write_now(conn.send_close(CloseCode.INTERNAL_ERROR, "heartbeat timeout"))
         conn.close_code = CloseCode.ABNORMAL_CLOSURE
         self._deliver(WSMessage(WSMsgType.ERROR, self._exception, None))
+        self._uncork()
         if self._transport is not None:
             self._transport.close()
 

@@ -101,9 +101,9 @@ class WebSocket(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         conn = self._conn
         events = conn.receive_data(data)
-        if len(events) > 1 and self._cork is None:
+        corking = len(events) > 1 and self._cork is None
+        if corking:
             self._cork = []
-            self._loop.call_soon(self._uncork)
         if self._heartbeat:
             self._last_seen = self._loop.time()
         for msg in events:
@@ -119,6 +119,8 @@ class WebSocket(asyncio.Protocol):
             elif conn.state is State.CLOSING and kind in (WSMsgType.TEXT, WSMsgType.BINARY):
                 continue  # we are closing: what the peer still sends is dropped
             self._deliver(msg)
+        if corking:  # after the reader's wake-up, so its answers are in the cork
+            self._loop.call_soon(self._uncork)
         if conn.state is State.CLOSED:
             self._on_closed()
 

@@ -18,6 +18,7 @@ from protocol_wire import read_frames
 from tidewire.protocol.connection import Role, State
 from tidewire.protocol.deflate import DeflateParams
 from tidewire.protocol.errors import ConnectionClosed
+from tidewire.protocol.frames import Opcode, build_frame
 from tidewire.protocol.messages import WSMessage, WSMsgType
 from tidewire.protocol.websocket import WebSocket, WebSocketTimeoutError
 
@@ -421,6 +422,26 @@ async def test_tail_bytes_after_the_handshake_are_parsed() -> None:
     end.protocol = ws
     ws.start(end, tail=b"\x81\x82abcd" + bytes(a ^ b for a, b in zip(b"hi", b"ab", strict=True)))
     assert await ws.receive_str() == "hi"
+
+
+async def test_answers_to_a_burst_share_one_write() -> None:
+    """Messages parsed from one read are answered with one transport write."""
+    p = memory_pair()
+    server, end = p.server, p.server_end
+    texts = [f"m{i}" for i in range(3)]
+
+    async def echo_each() -> None:
+        for _ in texts:
+            await server.send_str(await server.receive_str())
+
+    task = asyncio.ensure_future(echo_each())
+    await asyncio.sleep(0)  # the reader waits in receive()
+    server.data_received(b"".join(build_frame(Opcode.TEXT, t.encode(), masked=True) for t in texts))
+    await task
+    await asyncio.sleep(0)
+    assert end.written == [b"".join(build_frame(Opcode.TEXT, t.encode()) for t in texts)]
+    await server.send_str("alone")  # outside a burst: written at once
+    assert end.written[-1] == build_frame(Opcode.TEXT, b"alone")
 
 
 async def test_deflate_agreed_at_start() -> None:

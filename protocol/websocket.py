@@ -110,7 +110,7 @@ class WebSocket(asyncio.Protocol):
             kind = msg.type
             if kind is WSMsgType.PING and self._autoping:
                 if conn.state is not State.CLOSED:
-                    self._write_now(conn.send_pong(msg.data))
+                    self.write_frame(conn.send_pong(msg.data))
                 continue
             if kind is WSMsgType.PONG and self._autoping:
                 continue
@@ -274,11 +274,19 @@ class WebSocket(asyncio.Protocol):
 
         A publisher frames a message once and hands the same bytes to many sockets.
         """
-        self._write_now(frame)
+        self.write_frame(frame)
         if self._writing_paused:
             await self._wait(self._drain_waiter_future())
 
-    def _write_now(self, data: bytes) -> None:
+    def abort(self) -> None:
+        """Drop the connection at once, without a closing handshake: for a peer that
+        stopped reading, which would never see our close frame anyway."""
+        if self._transport is not None:
+            self._transport.abort()
+
+    def write_frame(self, data: bytes) -> None:
+        """Write framed bytes without waiting, for a publisher that one slow reader
+        must not hold up: it watches ``write_buffer_size`` itself instead."""
         transport = self._transport
         if transport is None:
             raise RuntimeError("the WebSocket is not connected yet (prepare or connect first)")
@@ -322,7 +330,7 @@ class WebSocket(asyncio.Protocol):
         conn = self._conn
         if conn.state is State.OPEN:
             try:
-                self._write_now(conn.send_close(code, reason))
+                self.write_frame(conn.send_close(code, reason))
             except ConnectionClosed:
                 return False
             if self._closed_waiter is None:
@@ -392,7 +400,7 @@ class WebSocket(asyncio.Protocol):
             )
             return
         try:
-            self._write_now(self._conn.send_ping())
+            self.write_frame(self._conn.send_ping())
         except ConnectionClosed:
             return
         self._ping_sent_at = now
@@ -402,7 +410,7 @@ class WebSocket(asyncio.Protocol):
         conn = self._conn
         self._exception = WebSocketTimeoutError("no pong within the heartbeat deadline")
         if conn.state is State.OPEN:
-            self._write_now(conn.send_close(CloseCode.INTERNAL_ERROR, "heartbeat timeout"))
+            self.write_frame(conn.send_close(CloseCode.INTERNAL_ERROR, "heartbeat timeout"))
         conn.close_code = CloseCode.ABNORMAL_CLOSURE
         self._deliver(WSMessage(WSMsgType.ERROR, self._exception, None))
         self._uncork()

@@ -7,6 +7,7 @@ from tidewire.protocol import WSCloseCode, WSMessage, WSMsgType
 from tidewire.server.app import AppKey, Application, CleanupError, Signal
 from tidewire.server.exceptions import *  # noqa: F403
 from tidewire.server.exceptions import __all__ as _exceptions_all
+from tidewire.server.hub import Backend, Hub, MemoryBackend
 from tidewire.server.middleware import Handler, Middleware, middleware
 from tidewire.server.multipart import FileField
 from tidewire.server.protocol import HTTPProtocol, Limits, Server, UpgradedConnection
@@ -20,6 +21,9 @@ from tidewire.server.websocket import OriginCheck, WebSocketReady, WebSocketResp
 __all__ = [  # noqa: PLE0604
     "AppKey",
     "AppRunner",
+    "Backend",
+    "Hub",
+    "MemoryBackend",
     "Application",
     "CleanupError",
     "FileField",

@@ -1,0 +1,149 @@
+"""Publish/subscribe for WebSockets: subscribe connections to topics, publish to a topic.
+
+Delivery frames a message once per group of subscribers that can share wire bytes and
+writes the same bytes to each. Server frames are unmasked, so plain connections all
+share one frame; with permessage-deflate, connections that agreed on
+``server_no_context_takeover`` and the same window share one compressed frame, while a
+connection that keeps compression context gets its own.
+
+The hub never awaits a subscriber: a subscriber whose unsent bytes pass
+``max_buffer`` has stopped reading, and is dropped so the others are not slowed down.
+Where messages travel between publishers and hubs is a ``Backend``'s business: the
+in-memory one delivers in-process; one over a real broker would publish there and
+call ``Hub.deliver`` for what it receives, without the application changing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from tidewire.protocol.connection import Role
+from tidewire.protocol.errors import ConnectionClosed
+from tidewire.protocol.websocket import WebSocket
+
+__all__ = ["Backend", "Hub", "MemoryBackend"]
+
+log = logging.getLogger("tidewire.server.hub")
+
+Deliver = Callable[[str, "str | bytes"], int]
+
+
+class Backend(Protocol):
+    """Carries published messages to every hub that watches their topic."""
+
+    def bind(self, deliver: Deliver) -> None:
+        """Where messages for watched topics go: the hub's ``deliver``."""
+
+    async def publish(self, topic: str, data: str | bytes) -> None: ...
+
+    async def watch(self, topic: str) -> None:
+        """The hub has its first local subscriber to ``topic``."""
+
+    async def unwatch(self, topic: str) -> None:
+        """The hub's last local subscriber to ``topic`` left."""
+
+
+class MemoryBackend:
+    """Everything in one process: publishing is delivering."""
+
+    __slots__ = ("_deliver",)
+
+    def __init__(self) -> None:
+        self._deliver: Deliver | None = None
+
+    def bind(self, deliver: Deliver) -> None:
+        self._deliver = deliver
+
+    async def publish(self, topic: str, data: str | bytes) -> None:
+        if self._deliver is not None:
+            self._deliver(topic, data)
+
+    async def watch(self, topic: str) -> None:
+        return None
+
+    async def unwatch(self, topic: str) -> None:
+        return None
+
+
+def _share_key(ws: WebSocket) -> object:
+    """Subscribers with equal keys can be sent the very same frame bytes."""
+    conn = ws.connection
+    if conn.role is Role.CLIENT:  # client frames are masked afresh every time
+        return ws
+    params = conn.deflate
+    if params is None:
+        return None
+    if params.server_no_context_takeover:
+        return params.server_max_window_bits
+    return ws  # its compressor's history is its own
+
+
+class Hub:
+    """Topics of subscribed WebSockets; see the module docstring."""
+
+    __slots__ = ("_backend", "_topics", "dropped", "max_buffer")
+
+    def __init__(self, backend: Backend | None = None, *, max_buffer: int = 1024 * 1024) -> None:
+        self._backend: Backend = backend if backend is not None else MemoryBackend()
+        self._backend.bind(self.deliver)
+        self._topics: dict[str, dict[WebSocket, object]] = {}
+        self.max_buffer = max_buffer
+        self.dropped = 0  # slow subscribers disconnected so far
+
+    def subscribers(self, topic: str) -> list[WebSocket]:
+        return list(self._topics.get(topic, ()))
+
+    async def subscribe(self, topic: str, ws: WebSocket) -> None:
+        members = self._topics.get(topic)
+        if members is None:
+            members = self._topics[topic] = {}
+            await self._backend.watch(topic)
+        members[ws] = _share_key(ws)
+
+    async def unsubscribe(self, topic: str, ws: WebSocket) -> None:
+        members = self._topics.get(topic)
+        if members is None or ws not in members:
+            return
+        del members[ws]
+        if not members:
+            del self._topics[topic]
+            await self._backend.unwatch(topic)
+
+    async def publish(self, topic: str, data: str | bytes) -> None:
+        """Send ``data`` (text or binary) to every subscriber of ``topic``."""
+        await self._backend.publish(topic, data)
+
+    def deliver(self, topic: str, data: str | bytes) -> int:
+        """Write ``data`` to this hub's subscribers of ``topic``; the number of frames
+        it had to build (one per group that shares bytes)."""
+        members = self._topics.get(topic)
+        if not members:
+            return 0
+        frames: dict[object, bytes] = {}
+        slow: list[WebSocket] = []
+        for ws, key in members.items():
+            if ws.closed:
+                slow.append(ws)
+                continue
+            if ws.write_buffer_size > self.max_buffer:
+                log.info("dropping a subscriber of %r that stopped reading", topic)
+                ws.abort()
+                self.dropped += 1
+                slow.append(ws)
+                continue
+            try:
+                frame = frames.get(key)
+                if frame is None:
+                    conn = ws.connection
+                    frame = (
+                        conn.send_text(data) if isinstance(data, str) else conn.send_binary(data)
+                    )
+                    frames[key] = frame
+                ws.write_frame(frame)
+            except ConnectionClosed:
+                slow.append(ws)
+        for ws in slow:  # the topic stays watched until unsubscribe empties it
+            del members[ws]
+        return len(frames)

@@ -1,0 +1,130 @@
+"""The publish/subscribe hub: frames shared per compression setting, slow readers
+dropped without slowing the others, topics watched through the backend."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from tidewire.protocol import WSMsgType
+from tidewire.server import Application, Hub, Request, WebSocketResponse
+from tidewire.server.testing import TestClient
+
+Client = Callable[..., Awaitable[TestClient]]
+
+
+def hub_app(hub: Hub) -> Application:
+    """``/ws?nct=1`` subscribes to "room" with server_no_context_takeover."""
+
+    async def handler(request: Request) -> WebSocketResponse:
+        ws = WebSocketResponse(server_no_context_takeover="nct" in request.query)
+        await ws.prepare(request)
+        await hub.subscribe("room", ws)
+        await ws.send_str("subscribed")
+        async for _ in ws:
+            pass
+        await hub.unsubscribe("room", ws)
+        return ws
+
+    app = Application()
+    app.router.add_get("/ws", handler)
+    return app
+
+
+async def connect(client: TestClient, path: str, **kwargs: Any) -> Any:
+    ws = await client.ws_connect(path, **kwargs)
+    assert await ws.receive_str() == "subscribed"
+    return ws
+
+
+@pytest.mark.parametrize(
+    ("paths", "frames"),
+    [
+        (["/ws"] * 3, 1),  # nobody compresses: one frame for all
+        (["/ws?nct=1"] * 3, 1),  # all compress without context: one compressed frame
+        (["/ws", "/ws?nct=1", "/ws?nct=1"], 2),  # one plain frame, one compressed
+        (["/ws", "/ws?nct=1", "/ws?x", "/ws?y"], 4),  # context takeover: a frame each
+    ],
+)
+async def test_one_frame_per_group_that_shares_bytes(
+    tw_client: Client, paths: list[str], frames: int
+) -> None:
+    hub = Hub()
+    client = await tw_client(hub_app(hub))
+    plain = {"compress": 0}
+    sockets = [await connect(client, path, **(plain if path == "/ws" else {})) for path in paths]
+    message = "news for everyone " * 10  # long enough to be compressed
+    assert hub.deliver("room", message) == frames
+    for ws in sockets:
+        assert await ws.receive_str() == message
+    assert hub.deliver("room", b"\x00\x01") >= 1
+    for ws in sockets:
+        assert await ws.receive_bytes() == b"\x00\x01"
+        await ws.close()
+
+
+async def test_publish_goes_through_the_backend(tw_client: Client) -> None:
+    class Recording:
+        def __init__(self) -> None:
+            self.events: list[tuple[str, str]] = []
+            self.deliver: Any = None
+
+        def bind(self, deliver: Any) -> None:
+            self.deliver = deliver
+
+        async def publish(self, topic: str, data: str | bytes) -> None:
+            self.events.append(("publish", topic))
+            self.deliver(topic, data)
+
+        async def watch(self, topic: str) -> None:
+            self.events.append(("watch", topic))
+
+        async def unwatch(self, topic: str) -> None:
+            self.events.append(("unwatch", topic))
+
+    backend = Recording()
+    hub = Hub(backend)
+    client = await tw_client(hub_app(hub))
+    first, second = [await connect(client, "/ws") for _ in range(2)]
+    await hub.publish("room", "hello")
+    assert await first.receive_str() == "hello"
+    assert await second.receive_str() == "hello"
+    await first.close()
+    await second.close()
+    for _ in range(50):
+        if ("unwatch", "room") in backend.events:
+            break
+        await asyncio.sleep(0.01)
+    assert backend.events == [("watch", "room"), ("publish", "room"), ("unwatch", "room")]
+
+
+async def test_a_slow_subscriber_is_dropped_and_the_others_get_everything(
+    tw_client: Client,
+) -> None:
+    hub = Hub(max_buffer=256 * 1024)
+    client = await tw_client(hub_app(hub))
+    fast = await connect(client, "/ws", compress=0)
+    slow = await connect(client, "/ws", compress=0, max_queue=1)  # stops reading soon
+    chunk = b"x" * 65536
+    received = 0
+
+    async def read_fast() -> None:
+        nonlocal received
+        while received < 400 * len(chunk):
+            received += len(await fast.receive_bytes())
+
+    reader = asyncio.ensure_future(read_fast())
+    for _ in range(400):  # 25 MiB, far more than the slow one's socket buffers hold
+        hub.deliver("room", chunk)
+        await asyncio.sleep(0)  # let the fast reader run, as a real publisher would
+    await asyncio.wait_for(reader, 30)
+    assert received == 400 * len(chunk)
+    assert hub.dropped == 1
+    assert len(hub.subscribers("room")) == 1
+    while (await slow.receive()).type is WSMsgType.BINARY:
+        pass  # what had arrived before the drop; then the connection is gone
+    assert slow.close_code == 1006
+    await fast.close()

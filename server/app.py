@@ -120,6 +120,7 @@ class Application(MutableMapping["str | AppKey[Any]", Any]):
         self._subapps: list[Application] = []
         self._running_ctx: list[AsyncIterator[None]] = []
         self._frozen = False
+        self._serving = False  # startup finished: from now on state is read-only
         self._apps: tuple[Application, ...] = (self,)
         self._prepare_signals: tuple[Signal[[Request, StreamResponse]], ...] = ()
 
@@ -135,7 +136,8 @@ class Application(MutableMapping["str | AppKey[Any]", Any]):
         return self._state[key]
 
     def __setitem__(self, key: str | AppKey[Any], value: Any) -> None:
-        if self._frozen:
+        # Startup signals and cleanup contexts are where resources get stored.
+        if self._serving:
             warnings.warn(
                 "changing the state of a running application is not safe",
                 RuntimeWarning,
@@ -218,6 +220,7 @@ class Application(MutableMapping["str | AppKey[Any]", Any]):
         await self.on_startup.send(self)
         for subapp in self._subapps:
             await subapp.startup()
+        self._serving = True
 
     async def shutdown(self) -> None:
         await self.on_shutdown.send(self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -250,8 +251,21 @@ def test_app_state_is_a_mapping_with_typed_keys() -> None:
     assert len(app) == 2
     del app["plain"]
     assert "plain" not in app
+
+
+async def test_state_is_writable_during_startup_and_warns_after() -> None:
+    app = Application()
+
+    async def open_db(app: Application) -> None:
+        app[DB] = {"open": True}  # the documented place: no warning
+
+    app.on_startup.append(open_db)
     app.freeze()
-    with pytest.warns(RuntimeWarning):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        await app.startup()
+    assert app[DB] == {"open": True}
+    with pytest.warns(RuntimeWarning, match="running application"):
         app["late"] = 1
 
 

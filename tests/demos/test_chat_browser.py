@@ -1,0 +1,117 @@
+"""The chat page in a real headless Chromium: pages talk to each other and to the
+terminal client, content stays text, history and reconnection survive a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from conftest import CHAT, ROOT, ChatServers
+
+TIMEOUT = 15_000  # ms, for each wait on the page
+
+
+async def open_chat(browser: Any, url: str, nick: str, room: str = "lobby") -> Any:
+    page = await browser.new_page(viewport={"width": 900, "height": 620})
+    await page.goto(url)
+    await page.wait_for_selector("#status.online", timeout=TIMEOUT)
+    await page.fill("#nick", nick)
+    await page.fill("#room", room)
+    await page.click("#join button")
+    await page.wait_for_selector("#chat:not([hidden])", timeout=TIMEOUT)
+    return page
+
+
+async def say(page: Any, text: str) -> None:
+    await page.fill("#text", text)
+    await page.click("#say button")
+
+
+async def wait_for_text(page: Any, selector: str, text: str) -> None:
+    await page.wait_for_function(
+        "([selector, text]) => [...document.querySelectorAll(selector)]"
+        ".some((node) => node.textContent.includes(text))",
+        arg=[selector, text],
+        timeout=TIMEOUT,
+    )
+
+
+async def test_two_pages_talk_in_a_room(
+    browser: Any, chat_servers: ChatServers, tmp_path: Path
+) -> None:
+    url = await chat_servers.start(tmp_path / "chat.db")
+    ann = await open_chat(browser, url, "ann")
+    bob = await open_chat(browser, url, "bob")
+    await wait_for_text(ann, "#online li", "bob")
+    await say(ann, "hello bob")
+    await wait_for_text(bob, "#messages .text", "hello bob")
+    await say(bob, "hi ann")
+    await wait_for_text(ann, "#messages .text", "hi ann")
+    # user content is text, never markup
+    await say(bob, "<img src=x onerror=\"document.title='pwned'\"><b>bold?</b>")
+    await wait_for_text(ann, "#messages .text", "<b>bold?</b>")
+    assert await ann.locator("#messages img, #messages b").count() == 0
+    assert await ann.title() == "tidewire chat"
+    reports = ROOT / "reports"
+    reports.mkdir(exist_ok=True)
+    await ann.screenshot(path=str(reports / "chat.png"))
+    await bob.close()
+    await wait_for_text(ann, "#messages .event", "bob left")
+
+
+async def test_the_terminal_client_and_a_page_talk(
+    browser: Any, chat_servers: ChatServers, tmp_path: Path
+) -> None:
+    url = await chat_servers.start(tmp_path / "chat.db")
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(CHAT / "cli.py"),
+        "--url",
+        url,
+        "--room",
+        "lobby",
+        "--nick",
+        "term",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert cli.stdin is not None and cli.stdout is not None
+    try:
+        assert b"joined #lobby as term" in await asyncio.wait_for(cli.stdout.readline(), 30)
+        page = await open_chat(browser, url, "web")
+        await wait_for_text(page, "#online li", "term")
+        cli.stdin.write(b"hello from the terminal\n")
+        await wait_for_text(page, "#messages .text", "hello from the terminal")
+        await say(page, "hello from the browser")
+        while True:
+            line = await asyncio.wait_for(cli.stdout.readline(), 30)
+            assert line, "the terminal client ended"
+            if b"web: hello from the browser" in line:
+                break
+    finally:
+        cli.stdin.close()
+        await asyncio.wait_for(cli.wait(), 30)
+
+
+async def test_history_and_reconnection_survive_a_restart(
+    browser: Any, chat_servers: ChatServers, tmp_path: Path
+) -> None:
+    db = tmp_path / "chat.db"
+    url = await chat_servers.start(db)
+    page = await open_chat(browser, url, "ann")
+    await say(page, "remember me")
+    await wait_for_text(page, "#messages .text", "remember me")
+    await chat_servers.stop(url)
+    await page.wait_for_selector("#status.offline, #status.connecting", timeout=TIMEOUT)
+    port = urlsplit(url).port
+    assert port is not None
+    url = await chat_servers.start(db, port)  # same address: the page reconnects by itself
+    await page.wait_for_selector("#status.online", timeout=TIMEOUT)
+    await say(page, "back again")
+    await wait_for_text(page, "#messages .text", "back again")
+    newcomer = await open_chat(browser, url, "bob")
+    await wait_for_text(newcomer, "#messages .text", "remember me")  # history from SQLite
+    await wait_for_text(newcomer, "#messages .text", "back again")

@@ -1,0 +1,129 @@
+"""The chat server's protocol, through tidewire's client: join, talk, presence,
+history across a restart, and every limit answered with a visible error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from conftest import ChatServers, chat
+
+from tidewire.client import ClientSession
+
+
+async def next_event(ws: Any, kind: str) -> dict[str, Any]:
+    """The next event of ``kind``, skipping presence chatter in between."""
+    while True:
+        event = json.loads(await ws.receive_str())
+        if event["type"] == kind:
+            return event  # type: ignore[no-any-return]
+        assert event["type"] == "presence", event
+
+
+async def joined(session: ClientSession, url: str, nick: str, room: str = "lobby") -> Any:
+    ws = await session.ws_connect(f"{url}/ws")
+    await ws.send_json({"type": "join", "nick": nick, "room": room})
+    welcome = await next_event(ws, "welcome")
+    assert (welcome["nick"], welcome["room"]) == (nick, room)
+    return ws
+
+
+async def test_two_members_talk_and_see_each_other(
+    chat_servers: ChatServers, tmp_path: Path
+) -> None:
+    url = await chat_servers.start(tmp_path / "chat.db")
+    async with ClientSession() as session:
+        ann = await joined(session, url, "ann")
+        bob = await joined(session, url, "bob")
+        assert json.loads(await ann.receive_str())["nick"] == "ann"  # her own join first
+        presence = json.loads(await ann.receive_str())
+        assert presence == {
+            "type": "presence",
+            "event": "join",
+            "room": "lobby",
+            "nick": "bob",
+            "online": ["ann", "bob"],
+        }
+        await bob.send_json({"type": "say", "text": "hi ann <b>!</b>"})
+        for ws in (ann, bob):
+            message = await next_event(ws, "message")
+            assert (message["nick"], message["text"]) == ("bob", "hi ann <b>!</b>")
+        await bob.close()
+        left = await next_event(ann, "presence")
+        assert (left["event"], left["online"]) == ("leave", ["ann"])
+        await ann.close()
+
+
+async def test_rooms_are_separate(chat_servers: ChatServers, tmp_path: Path) -> None:
+    url = await chat_servers.start(tmp_path / "chat.db")
+    async with ClientSession() as session:
+        lobby = await joined(session, url, "ann", "lobby")
+        other = await joined(session, url, "bob", "other")
+        await other.send_json({"type": "say", "text": "only here"})
+        assert (await next_event(other, "message"))["text"] == "only here"
+        await lobby.send_json({"type": "say", "text": "lobby only"})
+        assert (await next_event(lobby, "message"))["text"] == "lobby only"
+        await other.send_json({"type": "say", "text": "still only here"})
+        assert (await next_event(other, "message"))["text"] == "still only here"
+        for ws in (lobby, other):
+            await ws.close()
+
+
+async def test_history_survives_a_restart(chat_servers: ChatServers, tmp_path: Path) -> None:
+    db = tmp_path / "chat.db"
+    url = await chat_servers.start(db)
+    async with ClientSession() as session:
+        ws = await joined(session, url, "ann")
+        for text in ("first", "second"):
+            await ws.send_json({"type": "say", "text": text})
+            await next_event(ws, "message")
+        await ws.close()
+    await chat_servers.stop(url)
+    url = await chat_servers.start(db)
+    async with ClientSession() as session:
+        ws = await session.ws_connect(f"{url}/ws")
+        await ws.send_json({"type": "join", "nick": "bob", "room": "lobby"})
+        welcome = await next_event(ws, "welcome")
+        assert [(m["nick"], m["text"]) for m in welcome["history"]] == [
+            ("ann", "first"),
+            ("ann", "second"),
+        ]
+        await ws.close()
+
+
+async def test_bad_input_gets_a_clear_error(chat_servers: ChatServers, tmp_path: Path) -> None:
+    url = await chat_servers.start(tmp_path / "chat.db")
+    async with ClientSession() as session:
+        ws = await session.ws_connect(f"{url}/ws")
+        cases: list[tuple[Any, str]] = [
+            ("not json", "JSON"),
+            ({"type": "say", "text": "hi"}, "join a room first"),
+            ({"type": "join", "nick": "", "room": "lobby"}, "nickname"),
+            ({"type": "join", "nick": "x" * 33, "room": "lobby"}, "nickname"),
+            ({"type": "join", "nick": "ann", "room": "../etc"}, "room names"),
+            ({"type": "dance"}, "unknown"),
+        ]
+        for sent, complaint in cases:
+            await (ws.send_str(sent) if isinstance(sent, str) else ws.send_json(sent))
+            assert complaint in (await next_event(ws, "error"))["error"]
+        await ws.send_json({"type": "join", "nick": "ann", "room": "lobby"})
+        await next_event(ws, "welcome")
+        await ws.send_json({"type": "say", "text": "x" * (chat.MAX_TEXT + 1)})
+        assert "too long" in (await next_event(ws, "error"))["error"]
+        await ws.close()
+
+
+async def test_the_rate_limit_stops_a_flood(chat_servers: ChatServers, tmp_path: Path) -> None:
+    url = await chat_servers.start(tmp_path / "chat.db")
+    async with ClientSession() as session:
+        ws = await joined(session, url, "flood")
+        for i in range(chat.BURST + 5):
+            await ws.send_json({"type": "say", "text": f"spam {i}"})
+        kinds = []
+        for _ in range(chat.BURST + 5):
+            event = json.loads(await ws.receive_str())
+            kinds.append(event["type"])
+        assert kinds.count("message") >= chat.BURST
+        assert "error" in kinds
+        await ws.close()

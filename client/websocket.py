@@ -36,6 +36,8 @@ DEFAULT_TIMEOUT = ClientTimeout(total=30.0)
 class ClientWebSocketResponse(WebSocket):
     """A connected client WebSocket; ``async with`` closes it on the way out."""
 
+    __slots__ = ()
+
     async def __aenter__(self) -> ClientWebSocketResponse:
         return self
 

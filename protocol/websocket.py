@@ -32,6 +32,35 @@ class WebSocketTimeoutError(asyncio.TimeoutError):
 class WebSocket(asyncio.Protocol):
     """The message API: ``async for msg in ws``, ``receive*``, ``send_*``, ``close``."""
 
+    # Slots, not a __dict__: there is one of these per open connection.
+    __slots__ = (
+        "_answer_handle",
+        "_autoping",
+        "_close_called",
+        "_close_timeout",
+        "_closed_waiter",
+        "_conn",
+        "_cork",
+        "_drain_waiter",
+        "_exception",
+        "_heartbeat",
+        "_heartbeat_handle",
+        "_last_seen",
+        "_loop",
+        "_lost",
+        "_lost_waiter",
+        "_max_queue",
+        "_ping_sent_at",
+        "_queue",
+        "_reading_paused",
+        "_receive_timeout",
+        "_server",
+        "_transport",
+        "_waiter",
+        "_writing_paused",
+        "protocol",
+    )
+
     def __init__(
         self,
         role: Role,

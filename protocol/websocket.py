@@ -367,14 +367,14 @@ class WebSocket(asyncio.Protocol):
             await self._wait(self._closed_waiter, self._close_timeout)
         elif conn.state is State.REMOTE_CLOSED:
             self._answer_close()
-        if not self._lost:
+        if not self._lost and conn.state is State.CLOSED:
             self._on_closed()
             if not self._server and self._lost_waiter is not None:
                 await self._wait(self._lost_waiter, self._close_timeout)
         self._cancel_heartbeat()
-        if self._transport is not None and not self._lost:
-            self._uncork()
-            self._transport.abort()  # the peer did not finish the handshake in time
+        transport = self._transport
+        if transport is not None and not self._lost and not transport.is_closing():
+            transport.abort()  # the peer did not finish the handshake in time
         return True
 
     def _on_closed(self) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from conftest import CHAT, ROOT, ChatServers
+from demo_support import CHAT, ROOT, ChatServers
 
 TIMEOUT = 15_000  # ms, for each wait on the page
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conftest import ChatServers, chat
+from demo_support import ChatServers, chat
 
 from tidewire.client import ClientSession
 

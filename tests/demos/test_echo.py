@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import AsyncIterator
-from types import ModuleType
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from demo_support import DEMOS, load_script
 
 from tidewire.server import AppRunner, TCPSite
 
-
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"demo_{name}", ROOT / "demos" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-echo, echo_client = load("echo"), load("echo_client")
+echo = load_script(DEMOS / "echo.py", "demo_echo")
+echo_client = load_script(DEMOS / "echo_client.py", "demo_echo_client")
 
 
 @pytest.fixture

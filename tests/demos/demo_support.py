@@ -1,0 +1,100 @@
+"""Helpers of the demo tests: the demo scripts as modules, chat servers that can be
+restarted on the same database, and Debian's chromium (installed when we may).
+
+A module of its own, not conftest.py: every test folder has a conftest, and
+``from conftest import`` would get whichever was imported first.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from tidewire.server import AppRunner, TCPSite
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMOS = ROOT / "demos"
+CHAT = DEMOS / "chat"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def load_script(path: Path, name: str) -> ModuleType:
+    """A demo script (not part of a package) as a module; its folder goes on sys.path
+    so its own imports (the chat's ``store``) resolve as they do when it runs."""
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+chat = load_script(CHAT / "app.py", "demo_chat_app")
+
+
+class ChatServers:
+    """Chat servers started by a test; stopping one and starting it again on the same
+    database file (and port) is a restart."""
+
+    def __init__(self) -> None:
+        self.runners: dict[str, AppRunner] = {}
+
+    async def start(self, db_path: Path, port: int = 0) -> str:
+        runner = AppRunner(chat.make_app(db_path), shutdown_timeout=2.0)
+        await runner.setup()
+        site = TCPSite(runner, "127.0.0.1", port)
+        await site.start()
+        url = f"http://127.0.0.1:{site.port}"
+        self.runners[url] = runner
+        return url
+
+    async def stop(self, url: str) -> None:
+        await self.runners.pop(url).cleanup()
+
+    async def stop_all(self) -> None:
+        for url in list(self.runners):
+            await self.stop(url)
+
+
+def find_chromium() -> tuple[str | None, str]:
+    """Debian's chromium, installed with apt-get when missing and we are root; else
+    None and why."""
+    path = shutil.which("chromium")
+    if path is not None:
+        return path, ""
+    if not sys.platform.startswith("linux") or shutil.which("apt-get") is None:
+        return None, "no chromium on PATH and no apt-get to install Debian's 'chromium'"
+    if os.geteuid() != 0:
+        return None, "no chromium on PATH: run 'apt-get install chromium' as root"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+    ):
+        try:
+            done = subprocess.run(
+                command, env=env, capture_output=True, text=True, timeout=900, check=False
+            )
+        except subprocess.TimeoutExpired:
+            return None, f"'{' '.join(command)}' took over 15 minutes"
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            return None, f"'{' '.join(command)}' failed: {' / '.join(tail)}"
+    path = shutil.which("chromium")
+    return path, "" if path else "apt-get installed 'chromium' but it is not on PATH"

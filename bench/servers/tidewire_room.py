@@ -1,6 +1,6 @@
 """tidewire's broadcast room at /room for the fan-out row (the echo, hello and
-handshake rows run ``demos/echo.py`` itself): the message is framed once and the
-same bytes are written to every member."""
+handshake rows run ``demos/echo.py`` itself): members subscribe to the server's
+``Hub``, which frames a message once and writes the same bytes to every member."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 from tidewire.protocol import WSMsgType
-from tidewire.server import Application, AppRunner, Request, TCPSite, WebSocketResponse
+from tidewire.server import Application, AppRunner, Hub, Request, TCPSite, WebSocketResponse
 
 sys.path.insert(0, str(Path(__file__).parent))
 from launch import run_server
 
-members: set[WebSocketResponse] = set()
+hub = Hub()
 
 
 async def room(request: Request) -> WebSocketResponse:
@@ -24,14 +24,12 @@ async def room(request: Request) -> WebSocketResponse:
             if msg.type is not WSMsgType.TEXT:
                 continue
             if msg.data == "join":
-                members.add(ws)
+                await hub.subscribe("room", ws)
                 await ws.send_str("joined")
                 continue
-            frame = ws.connection.send_text(msg.data)
-            for member in members:
-                await member.send_prepared(frame)
+            await hub.publish("room", msg.data)
     finally:
-        members.discard(ws)
+        await hub.unsubscribe("room", ws)
     return ws
 
 

@@ -93,8 +93,9 @@ def clean_nick(value: Any) -> str | None:
 
 
 def online(app: Application, room: str) -> list[str]:
+    """Who is in ``room``: each nickname once, however many tabs it has open."""
     members: dict[WebSocketResponse, str] = app[rooms_key].get(room, {})
-    return sorted(members.values(), key=str.lower)
+    return sorted(set(members.values()), key=str.lower)
 
 
 async def publish(app: Application, room: str, event: dict[str, Any]) -> None:
@@ -111,6 +112,7 @@ async def join(app: Application, member: Member, data: dict[str, Any]) -> None:
         return
     if member.room:
         await leave(app, member)
+    arriving = nick not in online(app, room)  # not just another tab of someone here
     member.nick, member.room = nick, room
     app[rooms_key].setdefault(room, {})[member.ws] = nick
     await app[hub_key].subscribe(f"room:{room}", member.ws)
@@ -124,6 +126,8 @@ async def join(app: Application, member: Member, data: dict[str, Any]) -> None:
             "online": online(app, room),
         }
     )
+    if not arriving:
+        return
     await publish(
         app,
         room,
@@ -145,6 +149,8 @@ async def leave(app: Application, member: Member) -> None:
         app[rooms_key].pop(room, None)
     member.room = ""
     await app[hub_key].unsubscribe(f"room:{room}", member.ws)
+    if member.nick in online(app, room):  # still there in another tab
+        return
     await publish(
         app,
         room,
@@ -234,10 +240,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="tidewire chat demo")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--db", default=str(DEFAULT_DB), help="SQLite file for the history")
+    parser.add_argument(
+        "--db",
+        default=str(DEFAULT_DB),
+        help="SQLite file of the rooms' history (default: %(default)s; ':memory:' keeps none)",
+    )
     args = parser.parse_args()
-    print(f"Chat running on http://{args.host}:{args.port} (Ctrl+C to stop)", flush=True)
-    run_app(make_app(args.db), host=args.host, port=args.port, print=None)
+
+    def announce(banner: str) -> None:  # once listening; the real port even for --port 0
+        url = re.search(r"https?://\S+", banner)
+        print(f"Chat running on {url[0] if url else banner} (Ctrl+C to stop)", flush=True)
+
+    run_app(make_app(args.db), host=args.host, port=args.port, print=announce)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
     python demos/chat/cli.py --room lobby [--nick NAME] [--url http://127.0.0.1:8080]
 
-Lines typed on standard input are sent; room events are printed as they arrive.
-It reconnects by itself when the connection drops.
+Lines typed on standard input are sent; room events are printed as they arrive. It
+reconnects by itself when the connection drops (lines typed meanwhile are sent once it
+is back), and ends at the end of its input or on Ctrl+C.
 """
 
 from __future__ import annotations
@@ -14,65 +15,101 @@ import contextlib
 import getpass
 import json
 import sys
+import threading
 from typing import Any
 
-from tidewire.client import ClientConnectionError, ClientSession, WSMsgType
+from tidewire.client import (
+    ClientConnectionError,
+    ClientSession,
+    ClientWebSocketResponse,
+    WSMsgType,
+)
+
+Lines = asyncio.Queue["str | None"]
 
 
-def render(event: dict[str, Any]) -> str | None:
-    kind = event.get("type")
-    if kind == "message":
-        return f"[{event['room']}] {event['nick']}: {event['text']}"
-    if kind == "presence":
-        verb = "joined" if event["event"] == "join" else "left"
-        return f"* {event['nick']} {verb} (online: {', '.join(event['online'])})"
-    if kind == "welcome":
-        lines = [f"* joined #{event['room']} as {event['nick']}"]
-        lines += [f"[{m['room']}] {m['nick']}: {m['text']}" for m in event["history"]]
-        lines.append(f"* online: {', '.join(event['online'])}")
-        return "\n".join(lines)
-    if kind == "error":
-        return f"! {event['error']}"
-    return None
+class Screen:
+    """Turns room events into lines; a message already shown (history that a reconnect
+    sends again) is not shown twice."""
+
+    def __init__(self, nick: str) -> None:
+        self.nick = nick
+        self.last_id = 0
+
+    def message(self, message: dict[str, Any]) -> list[str]:
+        if message["id"] <= self.last_id:
+            return []
+        self.last_id = message["id"]
+        return [f"[{message['room']}] {message['nick']}: {message['text']}"]
+
+    def render(self, event: dict[str, Any]) -> list[str]:
+        kind = event.get("type")
+        if kind == "message":
+            return self.message(event)
+        if kind == "presence" and event["nick"] != self.nick:  # our own: see welcome
+            verb = "joined" if event["event"] == "join" else "left"
+            return [f"* {event['nick']} {verb} (online: {', '.join(event['online'])})"]
+        if kind == "welcome":
+            lines = [f"* joined #{event['room']} as {event['nick']}"]
+            for message in event["history"]:
+                lines += self.message(message)
+            return [*lines, f"* online: {', '.join(event['online'])}"]
+        if kind == "error":
+            return [f"! {event['error']}"]
+        return []
 
 
-async def read_lines(queue: asyncio.Queue[str | None]) -> None:
-    """Standard input, line by line, without blocking the loop."""
-    loop = asyncio.get_running_loop()
-    while True:
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-        await queue.put(line.rstrip("\n") if line else None)
-        if not line:
-            return
+def read_stdin(loop: asyncio.AbstractEventLoop, lines: Lines) -> None:
+    """Standard input, line by line, into ``lines`` (None at its end). A daemon thread:
+    a blocked read must not keep Ctrl+C from ending the program."""
+
+    def put(line: str | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is already closed
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+
+    def read() -> None:
+        for line in sys.stdin:
+            put(line.rstrip("\r\n"))
+        put(None)
+
+    threading.Thread(target=read, name="stdin", daemon=True).start()
 
 
 async def chat(url: str, room: str, nick: str) -> None:
-    lines: asyncio.Queue[str | None] = asyncio.Queue()
-    reader = asyncio.ensure_future(read_lines(lines))
+    lines: Lines = asyncio.Queue()
+    read_stdin(asyncio.get_running_loop(), lines)
+    screen = Screen(nick)
     delay = 0.5
     async with ClientSession() as session:
         while True:
             try:
-                async with session.ws_connect(f"{url}/ws") as ws:
+                async with session.ws_connect(f"{url}/ws", heartbeat=20) as ws:
                     delay = 0.5
                     await ws.send_json({"type": "join", "room": room, "nick": nick})
-                    if await pump(ws, lines):
-                        break
+                    if await pump(ws, lines, screen):
+                        return
+                problem = "disconnected"
             except (ClientConnectionError, OSError) as exc:
-                print(f"! connection failed: {exc}", flush=True)
-            print(f"! disconnected, retrying in {delay:g} s", flush=True)
+                problem = f"cannot connect to {url} ({exc})"
+            print(f"! {problem}, retrying in {delay:g} s", flush=True)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10)
-    reader.cancel()
 
 
-async def pump(ws: Any, lines: asyncio.Queue[str | None]) -> bool:
-    """Relay both ways until stdin ends (True) or the connection drops (False)."""
+async def pump(ws: ClientWebSocketResponse, lines: Lines, screen: Screen) -> bool:
+    """Relay both ways until the input ends (True) or the connection drops (False)."""
     incoming = asyncio.ensure_future(ws.receive())
     outgoing = asyncio.ensure_future(lines.get())
     try:
         while True:
             done, _ = await asyncio.wait({incoming, outgoing}, return_when=asyncio.FIRST_COMPLETED)
+            if incoming in done:
+                msg = incoming.result()
+                if msg.type is not WSMsgType.TEXT:
+                    return False
+                for line in screen.render(json.loads(msg.data)):
+                    print(line, flush=True)
+                incoming = asyncio.ensure_future(ws.receive())
             if outgoing in done:
                 text = outgoing.result()
                 if text is None:
@@ -80,22 +117,17 @@ async def pump(ws: Any, lines: asyncio.Queue[str | None]) -> bool:
                 if text.strip():
                     await ws.send_json({"type": "say", "text": text})
                 outgoing = asyncio.ensure_future(lines.get())
-            if incoming in done:
-                msg = incoming.result()
-                if msg.type is not WSMsgType.TEXT:
-                    return False
-                shown = render(json.loads(msg.data))
-                if shown:
-                    print(shown, flush=True)
-                incoming = asyncio.ensure_future(ws.receive())
     finally:
         incoming.cancel()
-        outgoing.cancel()
+        if outgoing.done():  # taken but not handled: keep it for the next connection
+            lines.put_nowait(outgoing.result())
+        else:
+            outgoing.cancel()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="tidewire chat in the terminal")
-    parser.add_argument("--url", default="http://127.0.0.1:8080")
+    parser.add_argument("--url", default="http://127.0.0.1:8080", help="the chat server")
     parser.add_argument("--room", default="lobby")
     parser.add_argument("--nick", default=getpass.getuser())
     args = parser.parse_args()

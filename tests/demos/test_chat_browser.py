@@ -4,6 +4,8 @@ terminal client, content stays text, history and reconnection survive a restart.
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -55,11 +57,51 @@ async def test_two_pages_talk_in_a_room(
     await wait_for_text(ann, "#messages .text", "<b>bold?</b>")
     assert await ann.locator("#messages img, #messages b").count() == 0
     assert await ann.title() == "tidewire chat"
-    reports = ROOT / "reports"
-    reports.mkdir(exist_ok=True)
-    await ann.screenshot(path=str(reports / "chat.png"))
+    await take_screenshot(ann)
     await bob.close()
     await wait_for_text(ann, "#messages .event", "bob left")
+    await ann.wait_for_function(
+        "() => [...document.querySelectorAll('#online li')].map((li) => li.textContent)"
+        ".join() === 'ann'",
+        timeout=TIMEOUT,
+    )
+
+
+async def take_screenshot(page: Any) -> None:
+    """reports/chat.png (not in git) each run; the README's copy only when missing or
+    asked for with TIDEWIRE_UPDATE_SCREENSHOT=1, so a test run leaves git clean."""
+    reports = ROOT / "reports"
+    reports.mkdir(exist_ok=True)
+    await page.screenshot(path=str(reports / "chat.png"))
+    readme_copy = CHAT / "screenshot.png"
+    if not readme_copy.exists() or os.environ.get("TIDEWIRE_UPDATE_SCREENSHOT") == "1":
+        shutil.copyfile(reports / "chat.png", readme_copy)
+
+
+async def test_limits_show_an_error_and_keep_the_text(
+    browser: Any, chat_servers: ChatServers, tmp_path: Path
+) -> None:
+    url = await chat_servers.start(tmp_path / "chat.db")
+    page = await open_chat(browser, url, "ann")
+    # The box stops typing at the limit; a longer text (pasted by a script) is refused
+    # by the server, and the page says so and gives the text back.
+    too_long = "x" * 1001
+    await page.eval_on_selector("#text", "(box, text) => { box.value = text; }", too_long)
+    await page.click("#say button")
+    await wait_for_text(page, "#error", "message too long")
+    assert await page.input_value("#text") == too_long
+    # A flood: twenty sends at once pass the burst allowance.
+    await page.evaluate(
+        """() => {
+            for (let i = 0; i < 20; i++) {
+                document.getElementById("text").value = `flood ${i}`;
+                document.getElementById("say").requestSubmit();
+            }
+        }"""
+    )
+    await wait_for_text(page, "#error", "slow down")
+    await wait_for_text(page, "#messages .text", "flood 0")
+    assert await page.locator("#messages .text", has_text="flood 19").count() == 0
 
 
 async def test_the_terminal_client_and_a_page_talk(

@@ -3,11 +3,14 @@ history across a restart, and every limit answered with a visible error."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from demo_support import ChatServers, chat
+from demo_support import CHAT, ChatServers, chat
 
 from tidewire.client import ClientSession
 
@@ -127,3 +130,62 @@ async def test_the_rate_limit_stops_a_flood(chat_servers: ChatServers, tmp_path:
         assert kinds.count("message") >= chat.BURST
         assert "error" in kinds
         await ws.close()
+
+
+async def test_a_second_tab_of_the_same_nick_is_one_person(
+    chat_servers: ChatServers, tmp_path: Path
+) -> None:
+    url = await chat_servers.start(tmp_path / "chat.db")
+    async with ClientSession() as session:
+        bob = await joined(session, url, "bob")
+        await next_event(bob, "presence")  # his own arrival
+        first = await joined(session, url, "ann")
+        assert (await next_event(bob, "presence"))["online"] == ["ann", "bob"]
+        second = await session.ws_connect(f"{url}/ws")
+        await second.send_json({"type": "join", "nick": "ann", "room": "lobby"})
+        assert (await next_event(second, "welcome"))["online"] == ["ann", "bob"]
+        await first.close()  # ann is still there in her other tab: nobody left
+        await second.send_json({"type": "say", "text": "still here"})
+        assert (await next_event(bob, "message"))["text"] == "still here"
+        await second.close()
+        left = await next_event(bob, "presence")
+        assert (left["event"], left["nick"], left["online"]) == ("leave", "ann", ["bob"])
+        await bob.close()
+
+
+async def read_until(stream: asyncio.StreamReader, wanted: str) -> list[str]:
+    """Lines of the terminal client up to and including one that contains ``wanted``."""
+    lines = []
+    while True:
+        line = (await asyncio.wait_for(stream.readline(), 30)).decode()
+        assert line, f"the terminal client ended before printing {wanted!r}: {lines}"
+        lines.append(line.rstrip("\n"))
+        if wanted in line:
+            return lines
+
+
+async def test_the_terminal_client_rides_out_a_restart(
+    chat_servers: ChatServers, tmp_path: Path
+) -> None:
+    db = tmp_path / "chat.db"
+    url = await chat_servers.start(db)
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *(str(CHAT / "cli.py"), "--url", url, "--room", "lobby", "--nick", "term"),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert cli.stdin is not None and cli.stdout is not None
+    try:
+        await read_until(cli.stdout, "joined #lobby as term")
+        cli.stdin.write(b"before the restart\n")
+        await read_until(cli.stdout, "term: before the restart")
+        await chat_servers.stop(url)
+        await read_until(cli.stdout, "disconnected, retrying")
+        cli.stdin.write(b"typed while away\n")
+        url = await chat_servers.start(db, urlsplit(url).port or 0)
+        shown = await read_until(cli.stdout, "term: typed while away")
+        assert not any("before the restart" in line for line in shown)  # no history twice
+    finally:
+        cli.stdin.close()
+        assert await asyncio.wait_for(cli.wait(), 30) == 0

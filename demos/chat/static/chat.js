@@ -7,10 +7,11 @@ let socket = null;
 let joined = null;      // {nick, room} once the user has joined
 let retryDelay = 500;   // ms, doubled up to 10 s after each failed attempt
 let lastId = 0;         // the newest message shown, so history is not shown twice
+let unsent = "";        // the last text sent: back in the box if the server refuses it
 
-function setStatus(state) {
+function setStatus(state, text = state) {
   const status = $("status");
-  status.textContent = state;
+  status.textContent = text;
   status.className = `status ${state}`;
 }
 
@@ -25,7 +26,7 @@ function connect() {
   };
   socket.onmessage = (event) => handle(JSON.parse(event.data));
   socket.onclose = () => {
-    setStatus("offline");
+    setStatus("offline", `offline, retrying in ${retryDelay / 1000} s`);
     setTimeout(connect, retryDelay);
     retryDelay = Math.min(retryDelay * 2, 10000);
   };
@@ -96,6 +97,7 @@ function handle(message) {
       showError("");
       break;
     case "message":
+      if (message.nick === joined?.nick && message.text === unsent.trim()) unsent = "";
       addMessage(message);
       break;
     case "presence":
@@ -106,6 +108,8 @@ function handle(message) {
       break;
     case "error":
       showError(message.error);
+      if (unsent && !$("text").value) $("text").value = unsent;
+      unsent = "";
       break;
   }
 }
@@ -122,6 +126,7 @@ $("say").addEventListener("submit", (event) => {
   event.preventDefault();
   const text = $("text").value;
   if (text.trim() && send({type: "say", text})) {
+    unsent = text;
     $("text").value = "";
     showError("");
   }

@@ -8,6 +8,9 @@ connection that keeps compression context gets its own.
 
 The hub never awaits a subscriber: a subscriber whose unsent bytes pass
 ``max_buffer`` has stopped reading, and is dropped so the others are not slowed down.
+It is closed with 1008 and aborted at once: the close frame would wait behind all that
+the peer is not reading, so it is not waited for; the server side's ``close_code`` and
+``close_reason`` tell the application why the connection ended.
 Where messages travel between publishers and hubs is a ``Backend``'s business: the
 in-memory one delivers in-process; one over a real broker would publish there and
 call ``Hub.deliver`` for what it receives, without the application changing.
@@ -15,10 +18,12 @@ call ``Hub.deliver`` for what it receives, without the application changing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Protocol
 
+from tidewire.protocol.close import CloseCode
 from tidewire.protocol.connection import Role
 from tidewire.protocol.errors import ConnectionClosed
 from tidewire.protocol.websocket import WebSocket
@@ -80,6 +85,16 @@ def _share_key(ws: WebSocket) -> object:
     return ws  # its compressor's history is its own
 
 
+def _drop(ws: WebSocket) -> None:
+    """Close without waiting for the peer, which is not reading anyway."""
+    reason = "too slow: stopped reading the messages"
+    frame = ws.connection.send_close(CloseCode.POLICY_VIOLATION, reason)
+    if frame:
+        with contextlib.suppress(ConnectionClosed):  # the transport is closing already
+            ws.write_frame(frame)
+    ws.abort()
+
+
 class Hub:
     """Topics of subscribed WebSockets; see the module docstring."""
 
@@ -104,9 +119,9 @@ class Hub:
 
     async def unsubscribe(self, topic: str, ws: WebSocket) -> None:
         members = self._topics.get(topic)
-        if members is None or ws not in members:
+        if members is None:
             return
-        del members[ws]
+        members.pop(ws, None)  # gone already if delivery dropped it
         if not members:
             del self._topics[topic]
             await self._backend.unwatch(topic)
@@ -129,7 +144,7 @@ class Hub:
                 continue
             if ws.write_buffer_size > self.max_buffer:
                 log.info("dropping a subscriber of %r that stopped reading", topic)
-                ws.abort()
+                _drop(ws)
                 self.dropped += 1
                 slow.append(ws)
                 continue

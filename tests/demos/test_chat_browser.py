@@ -48,6 +48,9 @@ async def test_two_pages_talk_in_a_room(
     ann = await open_chat(browser, url, "ann")
     bob = await open_chat(browser, url, "bob")
     await wait_for_text(ann, "#online li", "bob")
+    # Compressed, without context takeover: one frame serves every member of the room.
+    extensions = await ann.evaluate("() => socket.extensions")
+    assert "permessage-deflate" in extensions and "server_no_context_takeover" in extensions
     await say(ann, "hello bob")
     await wait_for_text(bob, "#messages .text", "hello bob")
     await say(bob, "hi ann")

@@ -16,8 +16,9 @@ from tidewire.server.testing import TestClient
 Client = Callable[..., Awaitable[TestClient]]
 
 
-def hub_app(hub: Hub) -> Application:
-    """``/ws?nct=1`` subscribes to "room" with server_no_context_takeover."""
+def hub_app(hub: Hub, ended: list[tuple[int | None, str]] | None = None) -> Application:
+    """``/ws?nct=1`` subscribes to "room" with server_no_context_takeover; ``ended``
+    gets the server side's close code and reason of each connection."""
 
     async def handler(request: Request) -> WebSocketResponse:
         ws = WebSocketResponse(server_no_context_takeover="nct" in request.query)
@@ -27,6 +28,8 @@ def hub_app(hub: Hub) -> Application:
         async for _ in ws:
             pass
         await hub.unsubscribe("room", ws)
+        if ended is not None:
+            ended.append((ws.close_code, ws.close_reason))
         return ws
 
     app = Application()
@@ -66,25 +69,30 @@ async def test_one_frame_per_group_that_shares_bytes(
         await ws.close()
 
 
+class Recording:
+    """An in-process backend that notes what the hub asks of it."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+        self.deliver: Any = None
+        self.unwatched = asyncio.Event()
+
+    def bind(self, deliver: Any) -> None:
+        self.deliver = deliver
+
+    async def publish(self, topic: str, data: str | bytes) -> None:
+        self.events.append(("publish", topic))
+        self.deliver(topic, data)
+
+    async def watch(self, topic: str) -> None:
+        self.events.append(("watch", topic))
+
+    async def unwatch(self, topic: str) -> None:
+        self.events.append(("unwatch", topic))
+        self.unwatched.set()
+
+
 async def test_publish_goes_through_the_backend(tw_client: Client) -> None:
-    class Recording:
-        def __init__(self) -> None:
-            self.events: list[tuple[str, str]] = []
-            self.deliver: Any = None
-
-        def bind(self, deliver: Any) -> None:
-            self.deliver = deliver
-
-        async def publish(self, topic: str, data: str | bytes) -> None:
-            self.events.append(("publish", topic))
-            self.deliver(topic, data)
-
-        async def watch(self, topic: str) -> None:
-            self.events.append(("watch", topic))
-
-        async def unwatch(self, topic: str) -> None:
-            self.events.append(("unwatch", topic))
-
     backend = Recording()
     hub = Hub(backend)
     client = await tw_client(hub_app(hub))
@@ -94,10 +102,23 @@ async def test_publish_goes_through_the_backend(tw_client: Client) -> None:
     assert await second.receive_str() == "hello"
     await first.close()
     await second.close()
-    for _ in range(50):
-        if ("unwatch", "room") in backend.events:
-            break
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(backend.unwatched.wait(), 10)
+    assert backend.events == [("watch", "room"), ("publish", "room"), ("unwatch", "room")]
+
+
+async def test_a_topic_whose_last_subscriber_was_dropped_is_unwatched(
+    tw_client: Client,
+) -> None:
+    backend = Recording()
+    hub = Hub(backend, max_buffer=-1)  # any unsent byte at all counts as too many
+    client = await tw_client(hub_app(hub))
+    ws = await connect(client, "/ws")
+    await hub.publish("room", "lost")  # drops the only subscriber
+    assert hub.dropped == 1
+    closing = await ws.receive()  # nothing was queued ahead of it: the close arrives
+    assert (closing.type, closing.data) == (WSMsgType.CLOSE, 1008)
+    assert closing.extra == "too slow: stopped reading the messages"
+    await asyncio.wait_for(backend.unwatched.wait(), 10)  # its handler unsubscribed
     assert backend.events == [("watch", "room"), ("publish", "room"), ("unwatch", "room")]
 
 
@@ -105,7 +126,8 @@ async def test_a_slow_subscriber_is_dropped_and_the_others_get_everything(
     tw_client: Client,
 ) -> None:
     hub = Hub(max_buffer=256 * 1024)
-    client = await tw_client(hub_app(hub))
+    ended: list[tuple[int | None, str]] = []
+    client = await tw_client(hub_app(hub, ended))
     fast = await connect(client, "/ws", compress=0)
     slow = await connect(client, "/ws", compress=0, max_queue=1)  # stops reading soon
     chunk = b"x" * 65536
@@ -126,5 +148,6 @@ async def test_a_slow_subscriber_is_dropped_and_the_others_get_everything(
     assert len(hub.subscribers("room")) == 1
     while (await slow.receive()).type is WSMsgType.BINARY:
         pass  # what had arrived before the drop; then the connection is gone
-    assert slow.close_code == 1006
+    assert slow.close_code == 1006  # our close frame was lost with the unread bytes
+    assert ended == [(1006, "too slow: stopped reading the messages")]  # the server knows why
     await fast.close()

@@ -31,6 +31,7 @@ lint: install
 	$(BIN)/ruff check protocol server client tests demos bench
 	$(BIN)/ruff format --check protocol server client tests demos bench
 	$(BIN)/mypy -p tidewire.protocol -p tidewire.server -p tidewire.client
+	$(BIN)/mypy demos/echo.py demos/echo_client.py demos/chat/app.py demos/chat/cli.py demos/chat/store.py
 
 conformance: install
 	$(BIN)/python tests/conformance/run.py

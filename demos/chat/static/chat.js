@@ -27,6 +27,7 @@ function connect() {
   socket.onmessage = (event) => handle(JSON.parse(event.data));
   socket.onclose = () => {
     setStatus("offline", `offline, retrying in ${retryDelay / 1000} s`);
+    showOnline([]);  // unknown until the server welcomes us back
     setTimeout(connect, retryDelay);
     retryDelay = Math.min(retryDelay * 2, 10000);
   };

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from demo_support import CHAT, ChatServers, chat
 
-from tidewire.client import ClientSession
+from tidewire.client import ClientSession, WSMsgType
 
 
 async def next_event(ws: Any, kind: str) -> dict[str, Any]:
@@ -189,3 +189,39 @@ async def test_the_terminal_client_rides_out_a_restart(
     finally:
         cli.stdin.close()
         assert await asyncio.wait_for(cli.wait(), 30) == 0
+
+
+async def test_a_member_who_stops_reading_is_dropped_and_the_room_goes_on(
+    chat_servers: ChatServers, tmp_path: Path, monkeypatch: Any
+) -> None:
+    # Big messages and no rate limit, so that unread bytes pile up quickly.
+    monkeypatch.setattr(chat, "MAX_TEXT", 15000)
+    monkeypatch.setattr(chat, "BURST", 10**6)
+    url = await chat_servers.start(Path(":memory:"))  # no disk syncs for so many
+    async with ClientSession() as session:
+        talker = await joined(session, url, "talker")
+        sleeper = await session.ws_connect(f"{url}/ws", compress=0, max_queue=1)
+        await sleeper.send_json({"type": "join", "nick": "sleeper", "room": "lobby"})
+        await next_event(talker, "presence")  # the talker's own arrival
+        assert (await next_event(talker, "presence"))["nick"] == "sleeper"
+        text = "x" * 14000
+        left = None
+        for sent in range(3000):  # the sleeper reads nothing from here on
+            await talker.send_json({"type": "say", "text": f"{sent} {text}"})
+            while True:  # every message comes back: the talker is never held up
+                event = json.loads(await talker.receive_str())
+                if event["type"] == "presence":
+                    left = event
+                    continue
+                assert event["type"] == "message" and event["text"].startswith(f"{sent} ")
+                break
+            if left is not None:
+                break
+        assert left is not None, "the member who stopped reading was never dropped"
+        assert (left["event"], left["nick"], left["online"]) == ("leave", "sleeper", ["talker"])
+        await talker.send_json({"type": "say", "text": "the room goes on"})
+        assert (await next_event(talker, "message"))["text"] == "the room goes on"
+        await talker.close()
+        while (await sleeper.receive()).type is WSMsgType.TEXT:
+            pass  # what reached it before the drop; then it finds the connection gone
+        assert sleeper.closed

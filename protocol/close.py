@@ -28,8 +28,9 @@ class CloseCode(IntEnum):
     TLS_HANDSHAKE = 1015
 
 
-# 1005, 1006 and 1015 report local conditions and must never be sent on the wire.
-_WIRE_CODES = frozenset((1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011))
+# RFC 6455's codes plus IANA's 1012-1014 (browsers send them); 1005, 1006 and 1015
+# report local conditions and must never be sent on the wire.
+_WIRE_CODES = frozenset((1000, 1001, 1002, 1003, *range(1007, 1015)))
 
 
 def is_valid_wire_code(code: int) -> bool:

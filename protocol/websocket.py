@@ -199,7 +199,12 @@ class WebSocket(asyncio.Protocol):
         self._queue.append(msg)
         if ending and self._conn.state is State.REMOTE_CLOSED:
             self._answer_handle = self._loop.call_later(self._close_timeout, self._answer_close)
-        if len(self._queue) >= self._max_queue and not self._reading_paused and self._transport:
+        if (
+            len(self._queue) >= self._max_queue
+            and not self._reading_paused
+            and self._transport is not None
+            and self._conn.state is State.OPEN  # closing: only the TCP close is left to see
+        ):
             self._reading_paused = True
             self._transport.pause_reading()
 
@@ -362,6 +367,11 @@ class WebSocket(asyncio.Protocol):
                 self.write_frame(conn.send_close(code, reason))
             except ConnectionClosed:
                 return False
+            if self._reading_paused and self._transport is not None:
+                # A full queue must not hide the peer's answer; what it still sends
+                # before that is dropped (see data_received), so nothing piles up.
+                self._reading_paused = False
+                self._transport.resume_reading()
             if self._closed_waiter is None:
                 self._closed_waiter = self._loop.create_future()
             await self._wait(self._closed_waiter, self._close_timeout)

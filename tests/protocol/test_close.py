@@ -13,8 +13,25 @@ from tidewire.protocol.errors import ConnectionClosed, ProtocolError
 from tidewire.protocol.frames import Opcode
 from tidewire.protocol.messages import WSMessage, WSMsgType
 
-VALID = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999]
-INVALID = [0, 999, 1004, 1005, 1006, 1012, 1015, 1016, 1100, 2000, 2999, 5000, 65535]
+VALID = [
+    1000,
+    1001,
+    1002,
+    1003,
+    1007,
+    1008,
+    1009,
+    1010,
+    1011,
+    1012,
+    1013,
+    1014,
+    3000,
+    3999,
+    4000,
+    4999,
+]
+INVALID = [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535]
 
 
 def _close(code: int, reason: bytes = b"") -> bytes:

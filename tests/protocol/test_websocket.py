@@ -341,6 +341,15 @@ async def test_a_full_receive_queue_pauses_reading() -> None:
     assert m.server_end.reading
 
 
+async def test_close_with_a_full_queue_still_sees_the_answer() -> None:
+    async for p in _loopback({}, {"max_queue": 1, "close_timeout": 30}):
+        await p.server.send_str("unread")  # fills the client's queue: reading pauses
+        await asyncio.sleep(0.05)
+        reading = asyncio.ensure_future(p.server.receive())
+        assert await asyncio.wait_for(p.client.close(code=4006), 5)  # not the 30 s timeout
+        assert (await reading).data == 4006
+
+
 async def test_taking_a_queued_close_resumes_reading() -> None:
     """Reading resumes after the close too, or the TCP close would never be seen."""
     m = memory_pair(client_kw={"max_queue": 1})

@@ -311,7 +311,7 @@ class ResponseHandler(asyncio.Protocol):
         head_waiter = self._head_waiter
         if head_waiter is not None and not head_waiter.done():
             head_waiter.set_exception(_head_error(error))
-        elif self._payload is not None and not self._payload.complete:
+        elif self._payload is not None and not self._payload.is_eof():
             self._payload.set_exception(_payload_error(error))
         self._fail_drain(error)
         self.abort()

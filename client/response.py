@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import json
-from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
 
@@ -14,10 +12,11 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from tidewire.protocol.http import parse_content_type
+from tidewire.protocol.stream import StreamReader as BodyStream
 
 from .cookies import parse_set_cookies
 from .exceptions import ClientResponseError, ContentTypeError, RequestInfo
-from .timeouts import Deadline, arm
+from .timeouts import Deadline, Limit
 
 if TYPE_CHECKING:
     from .protocol import ResponseHandler
@@ -27,194 +26,32 @@ HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
 
 
-class StreamReader:
+class StreamReader(BodyStream):
     """The body of one response (``response.content``), read in whatever pieces suit.
 
-    Bytes are kept as the chunks they arrived in; a waiting reader is woken by one future
-    created only when it has to wait, and its wait is bounded by ``sock_read``/``total``.
+    The reading is ``tidewire.protocol.stream``'s; each wait for bytes is bounded by the
+    request's ``sock_read``/``total`` deadline, whose expiry fails the whole exchange.
     """
 
-    __slots__ = (
-        "_buffer",
-        "_deadline",
-        "_eof",
-        "_exception",
-        "_handler",
-        "_paused",
-        "_size",
-        "_waiter",
-    )
+    __slots__ = ("_deadline", "_handler")
 
     def __init__(
         self, handler: ResponseHandler | None, deadline: Deadline | None, *, eof: bool = False
     ) -> None:
+        super().__init__(handler, high_water=HIGH_WATER, low_water=LOW_WATER, eof=eof)
         self._handler = handler
         self._deadline = deadline
-        self._buffer: deque[bytes] = deque()
-        self._size = 0
-        self._eof = eof
-        self._paused = False
-        self._exception: BaseException | None = None
-        self._waiter: asyncio.Future[None] | None = None
 
-    # -- the producer side (the connection) ---------------------------------------------
+    def _wait_limit(self) -> Limit | None:
+        if self._handler is None or self._deadline is None:
+            return None
+        return self._deadline.read_limit()
 
-    def feed_data(self, data: bytes) -> None:
-        if not data:
-            return
-        self._buffer.append(data)
-        self._size += len(data)
-        self._wake()
-        if self._size > HIGH_WATER and not self._paused and self._handler is not None:
-            self._paused = True
-            self._handler.pause_reading()
-
-    def feed_eof(self) -> None:
-        self._eof = True
-        self._wake()
-
-    def set_exception(self, exc: BaseException) -> None:
-        self._exception = exc
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(exc)
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    @property
-    def complete(self) -> bool:
-        """Whether the whole body has arrived (it may still be buffered here)."""
-        return self._eof
-
-    # -- the user's side -------------------------------------------------------------
-
-    def at_eof(self) -> bool:
-        """Whether the body has been read to its end."""
-        return self._eof and not self._buffer
-
-    def exception(self) -> BaseException | None:
-        return self._exception
-
-    async def _wait(self) -> None:
-        if self._exception is not None:
-            raise self._exception
-        loop = asyncio.get_running_loop()
-        waiter = self._waiter = loop.create_future()
-        handler = self._handler
-        handle = None
-        if handler is not None and self._deadline is not None:
-            handle = arm(loop, self._deadline.read_limit(), handler.fail)
-        try:
-            await waiter
-        finally:
-            self._waiter = None
-            if handle is not None:
-                handle.cancel()
-
-    def _taken(self, size: int) -> None:
-        self._size -= size
-        if self._paused and self._size < LOW_WATER and self._handler is not None:
-            self._paused = False
-            self._handler.resume_reading()
-
-    async def read(self, n: int = -1) -> bytes:
-        """Up to ``n`` bytes as soon as any are there; ``n < 0`` reads the whole rest."""
-        if n < 0:
-            chunks: list[bytes] = []
-            while True:
-                if self._buffer:
-                    chunks.extend(self._buffer)
-                    self._buffer.clear()
-                    self._taken(self._size)
-                if self._eof:
-                    return b"".join(chunks)
-                await self._wait()
-        while not self._buffer:
-            if self._eof or n == 0:
-                return b""
-            await self._wait()
-        first = self._buffer[0]
-        if len(first) > n:
-            self._buffer[0] = first[n:]
-            first = first[:n]
-        else:
-            self._buffer.popleft()
-        self._taken(len(first))
-        return first
-
-    async def read_bounded(self, limit: int) -> bytes:
-        """The body up to ``limit`` bytes; the rest is left unread."""
-        parts: list[bytes] = []
-        size = 0
-        while size < limit and (chunk := await self.read(limit - size)):
-            parts.append(chunk)
-            size += len(chunk)
-        return b"".join(parts)
-
-    async def readany(self) -> bytes:
-        """The next piece of the body as it arrived; ``b""`` at the end."""
-        while not self._buffer:
-            if self._eof:
-                return b""
-            await self._wait()
-        chunk = self._buffer.popleft()
-        self._taken(len(chunk))
-        return chunk
-
-    async def readexactly(self, n: int) -> bytes:
-        """Exactly ``n`` bytes, or ``asyncio.IncompleteReadError`` if the body ends first."""
-        parts: list[bytes] = []
-        missing = n
-        while missing:
-            chunk = await self.read(missing)
-            if not chunk:
-                raise asyncio.IncompleteReadError(b"".join(parts), n)
-            parts.append(chunk)
-            missing -= len(chunk)
-        return b"".join(parts)
-
-    async def readline(self) -> bytes:
-        """Bytes up to and including the next ``\\n`` (or the end of the body)."""
-        parts: list[bytes] = []
-        while True:
-            while not self._buffer:
-                if self._eof:
-                    return b"".join(parts)
-                await self._wait()
-            chunk = self._buffer[0]
-            end = chunk.find(b"\n")
-            if end < 0:
-                parts.append(self._buffer.popleft())
-                self._taken(len(chunk))
-                continue
-            parts.append(chunk[: end + 1])
-            if end + 1 < len(chunk):
-                self._buffer[0] = chunk[end + 1 :]
-            else:
-                self._buffer.popleft()
-            self._taken(end + 1)
-            return b"".join(parts)
-
-    async def iter_chunked(self, n: int) -> AsyncIterator[bytes]:
-        """Pieces of at most ``n`` bytes until the end."""
-        while chunk := await self.read(n):
-            yield chunk
-
-    async def iter_any(self) -> AsyncIterator[bytes]:
-        """Pieces as they arrived until the end."""
-        while chunk := await self.readany():
-            yield chunk
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        """Lines, as ``async for line in response.content`` does in aiohttp."""
-        return self._lines()
-
-    async def _lines(self) -> AsyncIterator[bytes]:
-        while line := await self.readline():
-            yield line
+    def _timed_out(self, error: BaseException) -> None:
+        if self._handler is not None:
+            self._handler.fail(error)  # drops the connection and fails this stream with error
+        if self._exception is None:
+            self.set_exception(error)
 
 
 class ClientResponse:
@@ -354,7 +191,7 @@ class ClientResponse:
     def release(self) -> None:
         """Give up the connection: reused if the body was complete, else closed."""
         connection, self._connection = self._connection, None
-        if connection is not None and not self.content.complete:
+        if connection is not None and not self.content.is_eof():
             connection.release(reusable=False)
 
     def close(self) -> None:

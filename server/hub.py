@@ -1,10 +1,11 @@
 """Publish/subscribe for WebSockets: subscribe connections to topics, publish to a topic.
 
 Delivery frames a message once per group of subscribers that can share wire bytes and
-writes the same bytes to each. Server frames are unmasked, so plain connections all
-share one frame; with permessage-deflate, connections that agreed on
-``server_no_context_takeover`` and the same window share one compressed frame, while a
-connection that keeps compression context gets its own.
+writes the same bytes to each, batched per loop turn: a burst of publishes reaches a
+subscriber in one write, not in one syscall per message. Server frames are unmasked,
+so plain connections all share one frame; with permessage-deflate, connections that
+agreed on ``server_no_context_takeover`` and the same window share one compressed
+frame, while a connection that keeps compression context gets its own.
 
 The hub never awaits a subscriber: a subscriber whose unsent bytes pass
 ``max_buffer`` has stopped reading, and is dropped so the others are not slowed down.
@@ -156,7 +157,7 @@ class Hub:
                         conn.send_text(data) if isinstance(data, str) else conn.send_binary(data)
                     )
                     frames[key] = frame
-                ws.write_frame(frame)
+                ws.write_frame(frame, batch=True)
             except ConnectionClosed:
                 slow.append(ws)
         for ws in slow:  # the topic stays watched until unsubscribe empties it

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from server_support import Served, start
+from server_support import Serve, Served, start
 
 from tidewire.server import Application
-
-Serve = Callable[..., Awaitable[Served]]
 
 
 @pytest.fixture

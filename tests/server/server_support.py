@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httptools
@@ -19,6 +20,9 @@ class Served:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+Serve = Callable[..., Awaitable[Served]]  # the ``serve`` fixture
 
 
 async def start(app: Application, **kwargs: object) -> Served:

@@ -151,3 +151,15 @@ async def test_a_slow_subscriber_is_dropped_and_the_others_get_everything(
     assert slow.close_code == 1006  # our close frame was lost with the unread bytes
     assert ended == [(1006, "too slow: stopped reading the messages")]  # the server knows why
     await fast.close()
+
+
+async def test_a_burst_of_publishes_keeps_its_order_with_direct_sends(tw_client: Client) -> None:
+    hub = Hub()
+    client = await tw_client(hub_app(hub))
+    ws = await connect(client, "/ws", compress=0)
+    [server_side] = hub.subscribers("room")
+    hub.deliver("room", "one")  # held to the end of this loop turn, with what follows
+    await server_side.send_str("direct")
+    hub.deliver("room", "two")
+    assert [await ws.receive_str() for _ in range(3)] == ["one", "direct", "two"]
+    await ws.close()

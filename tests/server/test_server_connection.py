@@ -7,8 +7,7 @@ import asyncio
 import logging
 
 import pytest
-from conftest import Serve
-from server_support import exchange, get, parse_responses, read_response
+from server_support import Serve, exchange, get, parse_responses, read_response
 
 from tidewire.server import Application, Request, Response, StreamResponse
 

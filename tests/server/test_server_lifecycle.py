@@ -10,8 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import Serve
-from server_support import get, parse_responses, read_response
+from server_support import Serve, get, parse_responses, read_response
 from test_server_connection import UPGRADE, upgrading_app
 
 from tidewire.server import Application, Request, Response

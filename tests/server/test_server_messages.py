@@ -9,8 +9,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import Serve
-from server_support import exchange, get, parse_responses
+from server_support import Serve, exchange, get, parse_responses
 
 from tidewire.server import (
     Application,

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from conftest import Serve
+from server_support import Serve
 
 from tidewire.server import (
     AppKey,

@@ -14,7 +14,6 @@ to earlier messages goes out before the close that ``answer_close`` then produce
 from __future__ import annotations
 
 import codecs
-import os
 from enum import Enum, IntEnum
 
 from .close import CloseCode, build_close, parse_close
@@ -27,7 +26,9 @@ from .frames import (
     Header,
     Opcode,
     apply_mask,
-    build_header,
+    build_frame,
+    frame_parts,
+    join_masked,
     parse_header,
 )
 from .messages import WSMessage, WSMsgType
@@ -59,6 +60,7 @@ class Connection:
         "_decoder",
         "_decompressor",
         "_fin",
+        "_held",
         "_mask",
         "_max_size",
         "_msg_compressed",
@@ -104,6 +106,8 @@ class Connection:
         self._mask: bytes | None = None
         self._offset = 0
         self._fin = False
+        # The pieces of a large binary frame, gathered until it is whole.
+        self._held: list[bytes | bytearray | memoryview] | None = None
         # The message being assembled.
         self._msg_opcode = 0
         self._msg_compressed = False
@@ -179,10 +183,27 @@ class Connection:
                     continue
                 self._start_frame(header)
                 pos += header.size
+                if (
+                    self._remaining > end - pos
+                    and self._msg_opcode == Opcode.BINARY
+                    and not self._msg_compressed
+                ):
+                    self._held = []  # nothing to check on the way: unmask once, whole
             take = min(end - pos, self._remaining)
             self._remaining -= take
             last = self._remaining == 0 and self._fin
-            if take:
+            held = self._held
+            if held is not None:
+                # A view of the transport's bytes, which nobody changes; a copy otherwise.
+                piece = src[pos : pos + take] if type(src) is not bytes else None
+                held.append(memoryview(src)[pos : pos + take] if piece is None else piece)
+                pos += take
+                if self._remaining:
+                    return pos
+                self._held = None
+                mask = self._mask
+                self._feed(b"".join(held) if mask is None else join_masked(held, mask), last)
+            elif take:
                 chunk = src[pos : pos + take]
                 pos += take
                 if self._mask is not None:
@@ -301,10 +322,28 @@ class Connection:
     # -- sending -----------------------------------------------------------------
 
     def send_text(self, text: str) -> bytes:
-        return self._message(Opcode.TEXT, text.encode("utf-8"))
+        if not isinstance(text, str):
+            raise TypeError(f"text must be str, not {type(text).__name__}")
+        return b"".join(self.message_parts(text))
 
     def send_binary(self, data: bytes | bytearray | memoryview) -> bytes:
-        return self._message(Opcode.BINARY, bytes(data))
+        if isinstance(data, str):
+            raise TypeError("data must be bytes-like, not str")
+        return b"".join(self.message_parts(data))
+
+    def message_parts(self, data: str | bytes | bytearray | memoryview) -> tuple[bytes, bytes]:
+        """A text (``str``) or binary message as its frame's header and payload, for a
+        writer that gathers them: a large payload is not copied behind its header."""
+        if self.state is not State.OPEN and self.state is not State.REMOTE_CLOSED:
+            raise ConnectionClosed(self.close_code, self.close_reason)
+        if isinstance(data, str):
+            opcode, payload = Opcode.TEXT, data.encode("utf-8")
+        else:
+            opcode, payload = Opcode.BINARY, bytes(data)
+        compressor = self._compressor
+        if compressor is not None and len(payload) >= self._compress_threshold:
+            return frame_parts(opcode, compressor.compress(payload), rsv=RSV1, masked=self._client)
+        return frame_parts(opcode, payload, masked=self._client)
 
     def send_ping(self, data: bytes = b"") -> bytes:
         return self._control_frame(Opcode.PING, data)
@@ -335,14 +374,6 @@ class Connection:
             code = None
         return self.send_close(code, "")
 
-    def _message(self, opcode: int, payload: bytes) -> bytes:
-        if self.state is not State.OPEN and self.state is not State.REMOTE_CLOSED:
-            raise ConnectionClosed(self.close_code, self.close_reason)
-        compressor = self._compressor
-        if compressor is not None and len(payload) >= self._compress_threshold:
-            return self._frame(opcode, compressor.compress(payload), RSV1)
-        return self._frame(opcode, payload)
-
     def _control_frame(self, opcode: int, data: bytes) -> bytes:
         if len(data) > MAX_CONTROL_PAYLOAD:
             raise ValueError("control frame payload longer than 125 bytes")
@@ -350,10 +381,5 @@ class Connection:
             raise ConnectionClosed(self.close_code, self.close_reason)
         return self._frame(opcode, bytes(data))
 
-    def _frame(self, opcode: int, payload: bytes, rsv: int = 0) -> bytes:
-        if self._client:
-            mask = os.urandom(4)
-            return build_header(opcode, len(payload), rsv=rsv, mask=mask) + apply_mask(
-                payload, mask
-            )
-        return build_header(opcode, len(payload), rsv=rsv) + payload
+    def _frame(self, opcode: int, payload: bytes) -> bytes:
+        return build_frame(opcode, payload, masked=self._client)

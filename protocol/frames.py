@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Sequence
 from enum import IntEnum
 from typing import NamedTuple
 
@@ -101,13 +102,20 @@ def apply_mask_python(data: bytes | bytearray | memoryview, mask: bytes, offset:
     return value.to_bytes(size, "little")
 
 
+def join_masked_python(chunks: Sequence[bytes | bytearray | memoryview], mask: bytes) -> bytes:
+    """The pieces of one masked payload, joined and unmasked: a large frame arrives
+    over several reads and is unmasked once it is whole (the pure-Python path)."""
+    return apply_mask_python(b"".join(chunks), mask)
+
+
 # The compiled XOR (protocol/_speedups.c) when it was built, unless
 # TIDEWIRE_NO_EXTENSIONS is set: CI runs the protocol tests both ways.
 apply_mask = apply_mask_python
+join_masked = join_masked_python
 HAS_SPEEDUPS = False
 if not os.environ.get("TIDEWIRE_NO_EXTENSIONS"):
     try:
-        from ._speedups import apply_mask
+        from ._speedups import apply_mask, join_masked  # noqa: F401 (join_masked: for connection.py)
     except ImportError:
         pass
     else:
@@ -129,13 +137,23 @@ def build_header(
     return head + mask if mask is not None else head
 
 
+def frame_parts(
+    opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, masked: bool = False
+) -> tuple[bytes, bytes]:
+    """A frame as its header and its payload (masked with a fresh random key when
+    ``masked``, as a client must): a writer that gathers the two (``writelines``)
+    never copies a large payload behind its header."""
+    if masked:
+        mask = os.urandom(4)
+        return build_header(opcode, len(payload), fin=fin, rsv=rsv, mask=mask), apply_mask(
+            payload, mask
+        )
+    return build_header(opcode, len(payload), fin=fin, rsv=rsv), payload
+
+
 def build_frame(
     opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, masked: bool = False
 ) -> bytes:
-    """A whole frame: a client masks (``masked=True``) with a fresh random key."""
-    if masked:
-        mask = os.urandom(4)
-        return build_header(opcode, len(payload), fin=fin, rsv=rsv, mask=mask) + apply_mask(
-            payload, mask
-        )
-    return build_header(opcode, len(payload), fin=fin, rsv=rsv) + payload
+    """A whole frame in one piece: ``frame_parts`` joined."""
+    head, body = frame_parts(opcode, payload, fin=fin, rsv=rsv, masked=masked)
+    return head + body

@@ -23,6 +23,9 @@ from .errors import ConnectionClosed
 from .messages import CLOSED_MESSAGE, WSMessage, WSMsgType
 
 _END_OF_ITERATION = frozenset((WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED))
+# From this payload size a frame's header and payload are written as two buffers
+# (one writev) instead of being joined: the join would copy the whole payload.
+_GATHER_FROM = 16 * 1024
 
 
 class WebSocketTimeoutError(asyncio.TimeoutError):
@@ -289,13 +292,24 @@ class WebSocket(asyncio.Protocol):
     # -- sending -----------------------------------------------------------------
 
     async def send_str(self, data: str) -> None:
-        await self.send_prepared(self._conn.send_text(data))
+        if not isinstance(data, str):
+            raise TypeError(f"send_str takes str, not {type(data).__name__}")
+        await self._send_message(data)
 
     async def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
-        await self.send_prepared(self._conn.send_binary(data))
+        if isinstance(data, str):
+            raise TypeError("send_bytes takes bytes-like data, not str")
+        await self._send_message(data)
 
     async def send_json(self, data: Any, *, dumps: Callable[[Any], str] = json.dumps) -> None:
-        await self.send_prepared(self._conn.send_text(dumps(data)))
+        await self.send_str(dumps(data))
+
+    async def _send_message(self, data: str | bytes | bytearray | memoryview) -> None:
+        head, payload = self._conn.message_parts(data)
+        if len(payload) < _GATHER_FROM:
+            await self.send_prepared(head + payload)
+        else:
+            await self.send_prepared(head, payload)
 
     async def ping(self, message: bytes = b"") -> None:
         await self.send_prepared(self._conn.send_ping(message))
@@ -303,12 +317,13 @@ class WebSocket(asyncio.Protocol):
     async def pong(self, message: bytes = b"") -> None:
         await self.send_prepared(self._conn.send_pong(message))
 
-    async def send_prepared(self, frame: bytes) -> None:
-        """Write already framed bytes; waits only while the transport is paused.
+    async def send_prepared(self, frame: bytes, *more: bytes) -> None:
+        """Write already framed bytes (``more`` as in ``write_frame``); waits only
+        while the transport is paused.
 
         A publisher frames a message once and hands the same bytes to many sockets.
         """
-        self.write_frame(frame)
+        self.write_frame(frame, *more)
         if self._writing_paused:
             await self._wait(self._drain_waiter_future())
 
@@ -318,9 +333,11 @@ class WebSocket(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
 
-    def write_frame(self, data: bytes, *, batch: bool = False) -> None:
+    def write_frame(self, data: bytes, *more: bytes, batch: bool = False) -> None:
         """Write framed bytes without waiting, for a publisher that one slow reader
-        must not hold up: it watches ``write_buffer_size`` itself instead.
+        must not hold up: it watches ``write_buffer_size`` itself instead. ``more``
+        goes out right after ``data`` (a large payload after its header), gathered by
+        the transport rather than copied into one piece.
 
         ``batch`` holds the bytes to the end of this loop turn, so a burst of published
         messages leaves in one write (one syscall) instead of one write each; anything
@@ -334,9 +351,12 @@ class WebSocket(asyncio.Protocol):
         cork = self._cork
         if cork is not None:
             cork.append(data)
+            cork.extend(more)
         elif batch:
-            self._cork = [data]
+            self._cork = [data, *more]
             self._loop.call_soon(self._uncork)
+        elif more:
+            transport.writelines((data, *more))
         else:
             transport.write(data)
 

@@ -101,3 +101,29 @@ def test_zero_means_no_limit(role: Role) -> None:
 def test_default_limit_is_4_mib(role: Role) -> None:
     conn = Connection(role)
     assert_failed(conn, conn.receive_data(_header_to(conn, BINARY, 4 * 1024 * 1024 + 1)), 1009)
+
+
+@pytest.mark.parametrize("reads", [[7], [3, 200_000], [70_000, 70_000, 70_000], [1] * 50])
+def test_a_large_binary_frame_over_many_reads(conn: Connection, reads: list[int]) -> None:
+    payload = bytes(range(256)) * 1000
+    data = wire_to(conn, BINARY, payload) + wire_to(conn, TEXT, b"next")
+    events: list[WSMessage] = []
+    pos = 0
+    for size in [*reads, len(data)]:
+        events += conn.receive_data(data[pos : pos + size])
+        pos += size
+    assert [(m.type, m.data) for m in events] == [
+        (WSMsgType.BINARY, payload),
+        (WSMsgType.TEXT, "next"),
+    ]
+
+
+def test_a_reused_read_buffer_does_not_change_a_message(conn: Connection) -> None:
+    """What the connection keeps between reads is its own, not the caller's buffer."""
+    payload = b"keep me" * 10_000
+    data = wire_to(conn, BINARY, payload)
+    buffer = bytearray(data[:1000])
+    assert conn.receive_data(buffer) == []
+    buffer[:] = b"\xff" * len(buffer)  # the caller reads the next bytes into it
+    [msg] = conn.receive_data(data[1000:])
+    assert msg.data == payload

@@ -166,7 +166,11 @@ async def test_messages_both_ways_and_async_for(pair: Pair) -> None:
     assert await pair.server.receive_str() == "héllo"
     assert await pair.server.receive_bytes() == b"\x00\x01"
     assert await pair.server.receive_json() == {"a": [1, 2]}
-    big = bytes(range(256)) * 4096
+    big = bytes(range(256)) * 4096  # large: header and payload go out as two buffers
+    await pair.client.send_bytes(memoryview(big))
+    await pair.client.send_str("é" * 100_000)
+    assert await pair.server.receive_bytes() == big
+    assert await pair.server.receive_str() == "é" * 100_000
     await pair.server.send_bytes(big)
     await pair.server.send_str("")
     await pair.server.send_json([None])
@@ -195,6 +199,19 @@ async def test_receive_type_errors(pair: Pair) -> None:
         await pair.server.receive_json()
     assert (await pair.server.receive()).type is WSMsgType.CLOSED
     assert await closing is True
+
+
+async def test_send_type_errors(pair: Pair) -> None:
+    with pytest.raises(TypeError, match="send_str takes str, not bytes"):
+        await pair.client.send_str(b"x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="send_bytes takes bytes-like data, not str"):
+        await pair.client.send_bytes("x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="text must be str, not bytes"):
+        pair.client.connection.send_text(b"x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="data must be bytes-like, not str"):
+        pair.client.connection.send_binary("x")  # type: ignore[arg-type]
+    await pair.client.send_str("still open")
+    assert await pair.server.receive_str() == "still open"
 
 
 async def test_receive_json_of_binary(pair: Pair) -> None:

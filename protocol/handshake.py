@@ -17,7 +17,15 @@ from dataclasses import dataclass
 
 from .deflate import EXTENSION_NAME, ClientDeflate, DeflateParams, ExtensionParams, ServerDeflate
 from .errors import InvalidHandshake, ProtocolError
-from .http import Headers, header_tokens
+from .http import (
+    CONNECTION,
+    SEC_WEBSOCKET_ACCEPT,
+    SEC_WEBSOCKET_EXTENSIONS,
+    SEC_WEBSOCKET_PROTOCOL,
+    UPGRADE,
+    Headers,
+    header_tokens,
+)
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 VERSION = "13"
@@ -126,9 +134,9 @@ def accept_request(
         raise _bad("Sec-WebSocket-Key is not 16 base64-encoded bytes")
 
     out = [
-        ("Upgrade", "websocket"),
-        ("Connection", "Upgrade"),
-        ("Sec-WebSocket-Accept", accept_key(keys[0])),
+        (UPGRADE, "websocket"),
+        (CONNECTION, "Upgrade"),
+        (SEC_WEBSOCKET_ACCEPT, accept_key(keys[0])),
     ]
     offered = [
         token.strip()
@@ -137,7 +145,7 @@ def accept_request(
     ]
     subprotocol = next((p for p in protocols if p in offered), None)
     if subprotocol is not None:
-        out.append(("Sec-WebSocket-Protocol", subprotocol))
+        out.append((SEC_WEBSOCKET_PROTOCOL, subprotocol))
 
     params = None
     if deflate is not None:
@@ -148,7 +156,7 @@ def accept_request(
         offers = [p for name, p in extensions if name == EXTENSION_NAME]
         params = deflate.accept(offers)
         if params is not None:
-            out.append(("Sec-WebSocket-Extensions", params.as_header()))
+            out.append((SEC_WEBSOCKET_EXTENSIONS, params.as_header()))
     return ServerAccept(tuple(out), Agreement(subprotocol, params))
 
 

@@ -9,9 +9,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from http import HTTPStatus
 
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy, istr
 
 Headers = CIMultiDict[str] | CIMultiDictProxy[str]
+
+# Names of the headers we write, as multidict's ``istr``: a CIMultiDict turns plain
+# ``str`` keys into ``istr`` objects of its own the first time it is iterated (when
+# a head is rendered), about 100 bytes per header that every open connection keeps;
+# these shared names cost nothing.
+CONNECTION = istr("Connection")
+CONTENT_LENGTH = istr("Content-Length")
+CONTENT_TYPE = istr("Content-Type")
+DATE = istr("Date")
+SEC_WEBSOCKET_ACCEPT = istr("Sec-WebSocket-Accept")
+SEC_WEBSOCKET_EXTENSIONS = istr("Sec-WebSocket-Extensions")
+SEC_WEBSOCKET_PROTOCOL = istr("Sec-WebSocket-Protocol")
+SERVER = istr("Server")
+TRANSFER_ENCODING = istr("Transfer-Encoding")
+UPGRADE = istr("Upgrade")
 
 _FORBIDDEN_IN_HEADERS = frozenset("\r\n\x00")
 

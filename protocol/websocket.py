@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -92,7 +91,9 @@ class WebSocket(asyncio.Protocol):
         # Frames written while the reader handles a burst of messages: one
         # transport.write (one syscall) for all of them at the end of the loop turn.
         self._cork: list[bytes] | None = None
-        self._queue: deque[WSMessage] = deque()
+        # A list, not a deque: max_queue keeps it short, and an idle connection
+        # (its reader waiting) then holds an empty list instead of a 600-byte deque.
+        self._queue: list[WSMessage] = []
         self._waiter: asyncio.Future[WSMessage] | None = None
         self._reading_paused = False
         self._writing_paused = False
@@ -225,7 +226,7 @@ class WebSocket(asyncio.Protocol):
     async def receive(self, timeout: float | None = None) -> WSMessage:
         """The next message; CLOSED once the connection is over. Raises TimeoutError."""
         if self._queue:
-            msg = self._queue.popleft()
+            msg = self._queue.pop(0)
             if msg.type is WSMsgType.CLOSE or msg.type is WSMsgType.ERROR:
                 self._answer_close()
             if self._reading_paused and len(self._queue) <= self._max_queue // 2:

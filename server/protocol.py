@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -210,7 +209,9 @@ class HTTPProtocol(asyncio.Protocol):
         self._idle_since = 0.0
         self._parsing: Request | None = None
         self._body_size = 0
-        self._queue: deque[Request | HTTPException] = deque()
+        # A list, not a deque: at most max_pipelined long, and an empty deque costs
+        # 600 bytes on every connection, upgraded ones included.
+        self._queue: list[Request | HTTPException] = []
         self._busy = False
         self.task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -320,6 +321,7 @@ class HTTPProtocol(asyncio.Protocol):
         if size > limits.max_head_size:
             raise HTTPRequestHeaderFieldsTooLarge()
         headers = CIMultiDictProxy(CIMultiDict(self._headers))
+        self._headers = []  # the request keeps its own copy, for as long as it lives
         minor = 1 if parser.get_http_version() == "1.1" else 0
         content = EMPTY_STREAM
         length = headers.get("Content-Length")
@@ -390,7 +392,7 @@ class HTTPProtocol(asyncio.Protocol):
         queue = self._queue
         try:
             while queue:
-                item = queue.popleft()
+                item = queue.pop(0)
                 if self._reading_paused and len(queue) <= self._limits.max_pipelined:
                     self.resume_reading()
                 if isinstance(item, HTTPException):

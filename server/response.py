@@ -20,7 +20,18 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from multidict import CIMultiDict
 
-from tidewire.protocol.http import LAST_CHUNK, encode_chunk, parse_content_type, reason_phrase
+from tidewire.protocol.http import (
+    CONNECTION,
+    CONTENT_LENGTH,
+    CONTENT_TYPE,
+    DATE,
+    LAST_CHUNK,
+    SERVER,
+    TRANSFER_ENCODING,
+    encode_chunk,
+    parse_content_type,
+    reason_phrase,
+)
 
 if TYPE_CHECKING:
     from tidewire.server.request import Request
@@ -102,7 +113,7 @@ class StreamResponse:
         if value is None:
             self._headers.popall("Content-Length", None)
         else:
-            self._headers["Content-Length"] = str(int(value))
+            self._headers[CONTENT_LENGTH] = str(int(value))
 
     @property
     def content_type(self) -> str:
@@ -121,7 +132,7 @@ class StreamResponse:
         self._set_content_type(self.content_type, value)
 
     def _set_content_type(self, ctype: str, charset: str | None) -> None:
-        self._headers["Content-Type"] = f"{ctype}; charset={charset}" if charset else ctype
+        self._headers[CONTENT_TYPE] = f"{ctype}; charset={charset}" if charset else ctype
 
     @property
     def last_modified(self) -> float | None:
@@ -231,11 +242,11 @@ class StreamResponse:
             self._omit_body = method == "HEAD"
             length = self._body_length()
             if length is not None and not self._chunked:
-                headers["Content-Length"] = str(length)
+                headers[CONTENT_LENGTH] = str(length)
             elif version_minor >= 1:
                 self._chunked = True
                 headers.popall("Content-Length", None)
-                headers["Transfer-Encoding"] = "chunked"
+                headers[TRANSFER_ENCODING] = "chunked"
             else:
                 self._keep_alive = False
         if status == 101:
@@ -244,13 +255,13 @@ class StreamResponse:
             keep_alive = self._keep_alive is not False and keep_alive
             self._keep_alive = keep_alive
             if not keep_alive:
-                headers["Connection"] = "close"
+                headers[CONNECTION] = "close"
             elif version_minor == 0:
-                headers["Connection"] = "keep-alive"
+                headers[CONNECTION] = "keep-alive"
         if "Date" not in headers:
-            headers["Date"] = http_date()
+            headers[DATE] = http_date()
         if "Server" not in headers:
-            headers["Server"] = SERVER_SOFTWARE
+            headers[SERVER] = SERVER_SOFTWARE
         return render_head(status, self.reason, headers)
 
     async def prepare(self, request: Request) -> None:
@@ -341,7 +352,7 @@ class Response(StreamResponse):
             if content_type is not None:
                 self._set_content_type(content_type, charset)
             elif body is not None and "Content-Type" not in self._headers:
-                self._headers["Content-Type"] = "application/octet-stream"
+                self._headers[CONTENT_TYPE] = "application/octet-stream"
 
     @property
     def body(self) -> bytes:
@@ -458,7 +469,7 @@ class FileResponse(StreamResponse):
     def _set_error(self, status: int) -> None:
         self.set_status(status)
         text = f"{status}: {reason_phrase(status)}".encode()
-        self._headers["Content-Type"] = "text/plain; charset=utf-8"
+        self._headers[CONTENT_TYPE] = "text/plain; charset=utf-8"
         self.content_length = len(text)
         self._error_body = text
 
@@ -473,7 +484,7 @@ class FileResponse(StreamResponse):
         headers.setdefault("Accept-Ranges", "bytes")
         if "Content-Type" not in headers:
             ctype, encoding = mimetypes.guess_type(self._path.name)
-            headers["Content-Type"] = ctype or "application/octet-stream"
+            headers[CONTENT_TYPE] = ctype or "application/octet-stream"
             if encoding:
                 headers["Content-Encoding"] = encoding
         if _not_modified(request, etag, mtime):

@@ -76,11 +76,7 @@ class WebSocketResponse(StreamResponse, WebSocket):
         )
         self._protocols = tuple(protocols)
         self._origin_check = origin_check
-        self._deflate = (
-            ServerDeflate(server_no_context_takeover=server_no_context_takeover)
-            if compress
-            else None
-        )
+        self._deflate = _DEFLATE[server_no_context_takeover] if compress else None
 
     def _accept(self, request: Request) -> ServerAccept:
         if self._origin_check is not None and not self._origin_check(request.headers.get("Origin")):
@@ -118,6 +114,10 @@ class WebSocketResponse(StreamResponse, WebSocket):
             deflate=accepted.agreement.deflate,
             subprotocol=accepted.agreement.subprotocol,
         )
+
+
+# Frozen, so shared: one per setting rather than one per connection.
+_DEFLATE = {nct: ServerDeflate(server_no_context_takeover=nct) for nct in (False, True)}
 
 
 def _refusal(exc: InvalidHandshake, method: str) -> HTTPException:

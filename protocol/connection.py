@@ -20,21 +20,34 @@ from .close import CloseCode, build_close, parse_close
 from .deflate import Compressor, Decompressor, DeflateParams
 from .errors import ConnectionClosed, PayloadTooBig, ProtocolError
 from .frames import (
-    CONTROL_OPCODES,
+    FIN,
     MAX_CONTROL_PAYLOAD,
     RSV1,
-    Header,
+    RSV2,
+    RSV3,
     Opcode,
     apply_mask,
     build_frame,
     frame_parts,
     join_masked,
-    parse_header,
+    read_header,
 )
 from .messages import WSMessage, WSMsgType
 
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 _KNOWN_OPCODES = frozenset(Opcode)
+_FIN_NO_RSV = FIN | RSV1 | RSV2 | RSV3  # masks the bits a plain final frame has
+
+
+def _decode(payload: bytes | bytearray) -> str:
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _invalid_text() from None
+
+
+def _invalid_text() -> ProtocolError:
+    return ProtocolError("invalid UTF-8 in a text message", CloseCode.INVALID_TEXT)
 
 
 class Role(Enum):
@@ -47,6 +60,14 @@ class State(IntEnum):
     CLOSING = 2  # we sent a close frame and wait for the peer's
     REMOTE_CLOSED = 3  # the peer's close (or its violation) arrived; ours is still due
     CLOSED = 4  # close frames crossed, or the connection was lost
+
+
+# Enum members under module names: on Python 3.11 looking up ``Opcode.CLOSE`` costs
+# more than the comparison it serves, and the receive loop compares per frame.
+_CONTINUATION, _TEXT, _BINARY = Opcode.CONTINUATION, Opcode.TEXT, Opcode.BINARY
+_CLOSE = Opcode.CLOSE
+_TEXT_MSG, _BINARY_MSG = WSMsgType.TEXT, WSMsgType.BINARY
+_OPEN, _REMOTE_CLOSED = State.OPEN, State.REMOTE_CLOSED
 
 
 class Connection:
@@ -131,7 +152,7 @@ class Connection:
 
     def receive_data(self, data: bytes) -> list[WSMessage]:
         """Feed bytes from the network; return the messages they complete."""
-        if self.state >= State.REMOTE_CLOSED:
+        if self.state >= _REMOTE_CLOSED:
             return []
         events: list[WSMessage] = []
         buf = self._buf
@@ -145,7 +166,7 @@ class Connection:
         except ProtocolError as exc:
             self._fail(exc, events)
             return events
-        if self.state >= State.REMOTE_CLOSED:  # a close frame ended it: drop the rest
+        if self.state >= _REMOTE_CLOSED:  # a close frame ended it: drop the rest
             self._buf = bytearray()
         elif src is buf:
             del buf[:pos]
@@ -165,29 +186,40 @@ class Connection:
         end = len(src)
         while True:
             if self._remaining < 0:
-                header = parse_header(src, pos)
-                if header is None:
+                fields = read_header(src, pos)
+                if fields is None:
                     return pos
-                self._check_header(header)
-                if header.opcode >= Opcode.CLOSE:
-                    stop = pos + header.size + header.length
+                first, mask, length, size = fields
+                opcode = first & 0x0F
+                self._check_header(first, opcode, mask, length)
+                stop = pos + size + length
+                if opcode >= _CLOSE:
                     if stop > end:
                         return pos
-                    payload = src[pos + header.size : stop]
+                    payload = src[pos + size : stop]
                     pos = stop
-                    if header.mask is not None:
-                        payload = apply_mask(payload, header.mask)
-                    self._control(header.opcode, bytes(payload), events)
-                    if self.state >= State.REMOTE_CLOSED:
+                    if mask is not None:
+                        payload = apply_mask(payload, mask)
+                    self._control(opcode, bytes(payload), events)
+                    if self.state >= _REMOTE_CLOSED:
                         return pos
                     continue
-                self._start_frame(header)
-                pos += header.size
-                if (
-                    self._remaining > end - pos
-                    and self._msg_opcode == Opcode.BINARY
-                    and not self._msg_compressed
-                ):
+                if first & _FIN_NO_RSV == FIN and opcode and stop <= end:
+                    # The common case: a whole uncompressed message in one frame, all
+                    # here. It needs none of the assembly state below.
+                    self._check_size(length)
+                    payload = src[pos + size : stop]
+                    pos = stop
+                    if mask is not None:
+                        payload = apply_mask(payload, mask)
+                    if opcode == _TEXT:
+                        events.append(WSMessage(_TEXT_MSG, _decode(payload), None))
+                    else:
+                        events.append(WSMessage(_BINARY_MSG, bytes(payload), None))
+                    continue
+                self._start_frame(first, opcode, mask, length)
+                pos += size
+                if length > end - pos and self._msg_opcode == _BINARY and not self._msg_compressed:
                     self._held = []  # nothing to check on the way: unmask once, whole
             take = min(end - pos, self._remaining)
             self._remaining -= take
@@ -219,46 +251,46 @@ class Connection:
                 if self._fin:
                     events.append(self._finish_message())
 
-    def _check_header(self, header: Header) -> None:
-        opcode = header.opcode
+    def _check_header(self, first: int, opcode: int, mask: bytes | None, length: int) -> None:
         if opcode not in _KNOWN_OPCODES:
             raise ProtocolError(f"reserved opcode {opcode:#x}")
-        allowed = RSV1 if (self._compressor is not None and opcode in (1, 2)) else 0
-        if header.rsv & ~allowed:
+        rsv = first & 0x70
+        if rsv and rsv & ~(RSV1 if self._compressor is not None and opcode in (1, 2) else 0):
             raise ProtocolError("reserved bits set without an extension that defines them")
         if self._client:
-            if header.mask is not None:
+            if mask is not None:
                 raise ProtocolError("a server must not mask its frames")
-        elif header.mask is None:
+        elif mask is None:
             raise ProtocolError("a client must mask its frames")
-        if opcode in CONTROL_OPCODES:
-            if not header.fin:
+        if opcode >= _CLOSE:
+            if not first & FIN:
                 raise ProtocolError("fragmented control frame")
-            if header.length > MAX_CONTROL_PAYLOAD:
+            if length > MAX_CONTROL_PAYLOAD:
                 raise ProtocolError("control frame payload longer than 125 bytes")
-        elif opcode == Opcode.CONTINUATION:
+        elif opcode == _CONTINUATION:
             if not self._msg_opcode:
                 raise ProtocolError("continuation frame without a message to continue")
         elif self._msg_opcode:
             raise ProtocolError("new data frame inside a fragmented message")
 
-    def _start_frame(self, header: Header) -> None:
-        if header.opcode != Opcode.CONTINUATION:
-            self._msg_opcode = header.opcode
-            self._msg_compressed = bool(header.rsv & RSV1)
+    def _check_size(self, size: int) -> None:
+        if self._max_size and size > self._max_size:
+            raise PayloadTooBig(f"message of at least {size} bytes exceeds {self._max_size}")
+
+    def _start_frame(self, first: int, opcode: int, mask: bytes | None, length: int) -> None:
+        if opcode != _CONTINUATION:
+            self._msg_opcode = opcode
+            self._msg_compressed = bool(first & RSV1)
             self._msg_size = 0
             self._parts = []
             self._decoder = None
         if not self._msg_compressed:
-            self._msg_size += header.length
-            if self._max_size and self._msg_size > self._max_size:
-                raise PayloadTooBig(
-                    f"message of at least {self._msg_size} bytes exceeds {self._max_size}"
-                )
-        self._remaining = header.length
-        self._mask = header.mask
+            self._msg_size += length
+            self._check_size(self._msg_size)
+        self._remaining = length
+        self._mask = mask
         self._offset = 0
-        self._fin = header.fin
+        self._fin = bool(first & FIN)
 
     def _feed(self, chunk: bytes, last: bool) -> None:
         """Take payload bytes as they arrive: inflate, check UTF-8 at once, collect."""
@@ -269,28 +301,28 @@ class Connection:
             if last:
                 chunk += self._decompressor.finish(None if limit is None else limit - len(chunk))
             self._msg_size += len(chunk)
-        if self._msg_opcode == Opcode.BINARY:
+        if self._msg_opcode == _BINARY:
             self._parts.append(chunk)  # type: ignore[arg-type]
             return
         decoder = self._decoder
+        if decoder is None and last and not self._parts:
+            self._parts.append(_decode(chunk))  # type: ignore[arg-type]
+            return
+        if decoder is None:
+            decoder = self._decoder = _utf8_decoder()
         try:
-            if decoder is None and last and not self._parts:
-                self._parts.append(chunk.decode("utf-8"))  # type: ignore[arg-type]
-                return
-            if decoder is None:
-                decoder = self._decoder = _utf8_decoder()
             self._parts.append(decoder.decode(chunk, last))  # type: ignore[arg-type]
         except UnicodeDecodeError:
-            raise ProtocolError("invalid UTF-8 in a text message", CloseCode.INVALID_TEXT) from None
+            raise _invalid_text() from None
 
     def _finish_message(self) -> WSMessage:
         opcode, parts = self._msg_opcode, self._parts
         self._msg_opcode = 0
         self._parts = []
         self._decoder = None
-        if opcode == Opcode.TEXT:
-            return WSMessage(WSMsgType.TEXT, "".join(parts), None)  # type: ignore[arg-type]
-        return WSMessage(WSMsgType.BINARY, b"".join(parts), None)  # type: ignore[arg-type]
+        if opcode == _TEXT:
+            return WSMessage(_TEXT_MSG, "".join(parts), None)  # type: ignore[arg-type]
+        return WSMessage(_BINARY_MSG, b"".join(parts), None)  # type: ignore[arg-type]
 
     def _control(self, opcode: int, payload: bytes, events: list[WSMessage]) -> None:
         if opcode == Opcode.PING:
@@ -334,16 +366,17 @@ class Connection:
     def message_parts(self, data: str | bytes | bytearray | memoryview) -> tuple[bytes, bytes]:
         """A text (``str``) or binary message as its frame's header and payload, for a
         writer that gathers them: a large payload is not copied behind its header."""
-        if self.state is not State.OPEN and self.state is not State.REMOTE_CLOSED:
+        state = self.state
+        if state is not _OPEN and state is not _REMOTE_CLOSED:
             raise ConnectionClosed(self.close_code, self.close_reason)
         if isinstance(data, str):
-            opcode, payload = Opcode.TEXT, data.encode("utf-8")
+            opcode, payload = _TEXT, data.encode("utf-8")
         else:
-            opcode, payload = Opcode.BINARY, bytes(data)
+            opcode, payload = _BINARY, data if type(data) is bytes else bytes(data)
         compressor = self._compressor
         if compressor is not None and len(payload) >= self._compress_threshold:
-            return frame_parts(opcode, compressor.compress(payload), rsv=RSV1, masked=self._client)
-        return frame_parts(opcode, payload, masked=self._client)
+            return frame_parts(opcode, compressor.compress(payload), RSV1, self._client)
+        return frame_parts(opcode, payload, 0, self._client)
 
     def send_ping(self, data: bytes = b"") -> bytes:
         return self._control_frame(Opcode.PING, data)

@@ -52,8 +52,12 @@ class Header(NamedTuple):
     size: int
 
 
-def parse_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> Header | None:
-    """Parse the frame header at ``buf[pos:]``; ``None`` until it has fully arrived.
+def read_header(
+    buf: bytes | bytearray | memoryview, pos: int = 0
+) -> tuple[int, bytes | None, int, int] | None:
+    """The frame header at ``buf[pos:]`` as (first byte, mask, payload length, header
+    size); ``None`` until it has fully arrived. The receive loop's per-frame call:
+    ``parse_header`` names the fields.
 
     Only the wire layout is checked here (the 64-bit length's high bit); what depends on
     the connection's state, role and extensions is checked by the connection.
@@ -61,7 +65,8 @@ def parse_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> Header | 
     available = len(buf) - pos
     if available < 2:
         return None
-    first, second = _HEAD.unpack_from(buf, pos)
+    first = buf[pos]
+    second = buf[pos + 1]
     length = second & 0x7F
     size = 2
     if length == 126:
@@ -76,12 +81,20 @@ def parse_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> Header | 
         if length >> 63:
             raise ProtocolError("64-bit frame length with the most significant bit set")
         size = 10
-    mask = None
-    if second & MASK_BIT:
-        if available < size + 4:
-            return None
-        mask = bytes(buf[pos + size : pos + size + 4])
-        size += 4
+    if not second & MASK_BIT:
+        return first, None, length, size
+    if available < size + 4:
+        return None
+    mask = buf[pos + size : pos + size + 4]
+    return first, mask if type(mask) is bytes else bytes(mask), length, size + 4
+
+
+def parse_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> Header | None:
+    """Parse the frame header at ``buf[pos:]``; ``None`` until it has fully arrived."""
+    fields = read_header(buf, pos)
+    if fields is None:
+        return None
+    first, mask, length, size = fields
     return Header(bool(first & FIN), first & 0x70, first & 0x0F, mask, length, size)
 
 
@@ -138,22 +151,24 @@ def build_header(
 
 
 def frame_parts(
-    opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, masked: bool = False
+    opcode: int, payload: bytes, rsv: int = 0, masked: bool = False
 ) -> tuple[bytes, bytes]:
-    """A frame as its header and its payload (masked with a fresh random key when
-    ``masked``, as a client must): a writer that gathers the two (``writelines``)
+    """A final frame as its header and its payload (masked with a fresh random key
+    when ``masked``, as a client must): a writer that gathers the two (``writelines``)
     never copies a large payload behind its header."""
-    if masked:
-        mask = os.urandom(4)
-        return build_header(opcode, len(payload), fin=fin, rsv=rsv, mask=mask), apply_mask(
-            payload, mask
-        )
-    return build_header(opcode, len(payload), fin=fin, rsv=rsv), payload
+    length = len(payload)
+    if not masked:
+        if length < 126:
+            return _HEAD.pack(FIN | rsv | opcode, length), payload
+        return build_header(opcode, length, rsv=rsv), payload
+    mask = os.urandom(4)
+    return build_header(opcode, length, rsv=rsv, mask=mask), apply_mask(payload, mask)
 
 
 def build_frame(
     opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, masked: bool = False
 ) -> bytes:
-    """A whole frame in one piece: ``frame_parts`` joined."""
-    head, body = frame_parts(opcode, payload, fin=fin, rsv=rsv, masked=masked)
-    return head + body
+    """A whole frame in one piece."""
+    mask = os.urandom(4) if masked else None
+    head = build_header(opcode, len(payload), fin=fin, rsv=rsv, mask=mask)
+    return head + (payload if mask is None else apply_mask(payload, mask))

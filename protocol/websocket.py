@@ -22,6 +22,16 @@ from .errors import ConnectionClosed
 from .messages import CLOSED_MESSAGE, WSMessage, WSMsgType
 
 _END_OF_ITERATION = frozenset((WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED))
+# Enum members under module names for the per-message paths: on Python 3.11 an
+# attribute lookup on an Enum class costs more than the comparison it serves.
+_TEXT, _BINARY, _PING, _PONG = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.PING, WSMsgType.PONG
+_CLOSE, _ERROR = WSMsgType.CLOSE, WSMsgType.ERROR
+_OPEN, _CLOSING, _REMOTE_CLOSED, _CLOSED = (
+    State.OPEN,
+    State.CLOSING,
+    State.REMOTE_CLOSED,
+    State.CLOSED,
+)
 # From this payload size a frame's header and payload are written as two buffers
 # (one writev) instead of being joined: the join would copy the whole payload.
 _GATHER_FROM = 16 * 1024
@@ -139,22 +149,25 @@ class WebSocket(asyncio.Protocol):
             self._cork = []
         if self._heartbeat:
             self._last_seen = self._loop.time()
+        closing = conn.state is _CLOSING
         for msg in events:
             kind = msg.type
-            if kind is WSMsgType.PING and self._autoping:
-                if conn.state is not State.CLOSED:
+            if kind is _TEXT or kind is _BINARY:
+                if not closing:  # when we are closing, what the peer still sends is dropped
+                    self._deliver(msg)
+                continue
+            if kind is _PING and self._autoping:
+                if conn.state is not _CLOSED:
                     self.write_frame(conn.send_pong(msg.data))
                 continue
-            if kind is WSMsgType.PONG and self._autoping:
+            if kind is _PONG and self._autoping:
                 continue
-            if kind is WSMsgType.ERROR:
+            if kind is _ERROR:
                 self._exception = msg.data
-            elif conn.state is State.CLOSING and kind in (WSMsgType.TEXT, WSMsgType.BINARY):
-                continue  # we are closing: what the peer still sends is dropped
             self._deliver(msg)
         if corking:  # after the reader's wake-up, so its answers are in the cork
             self._loop.call_soon(self._uncork)
-        if conn.state is State.CLOSED:
+        if conn.state is _CLOSED:
             self._on_closed()
 
     def eof_received(self) -> bool | None:
@@ -192,7 +205,7 @@ class WebSocket(asyncio.Protocol):
         it, so answers to the messages before it go out first; an application that
         stops reading gets it answered after ``close_timeout``.
         """
-        ending = msg.type is WSMsgType.CLOSE or msg.type is WSMsgType.ERROR
+        ending = msg.type is _CLOSE or msg.type is _ERROR
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             self._waiter = None
@@ -200,14 +213,15 @@ class WebSocket(asyncio.Protocol):
             if ending:
                 self._answer_close()
             return
-        self._queue.append(msg)
-        if ending and self._conn.state is State.REMOTE_CLOSED:
+        queue = self._queue
+        queue.append(msg)
+        if ending and self._conn.state is _REMOTE_CLOSED:
             self._answer_handle = self._loop.call_later(self._close_timeout, self._answer_close)
         if (
-            len(self._queue) >= self._max_queue
+            len(queue) >= self._max_queue
             and not self._reading_paused
             and self._transport is not None
-            and self._conn.state is State.OPEN  # closing: only the TCP close is left to see
+            and self._conn.state is _OPEN  # closing: only the TCP close is left to see
         ):
             self._reading_paused = True
             self._transport.pause_reading()
@@ -227,7 +241,7 @@ class WebSocket(asyncio.Protocol):
         """The next message; CLOSED once the connection is over. Raises TimeoutError."""
         if self._queue:
             msg = self._queue.pop(0)
-            if msg.type is WSMsgType.CLOSE or msg.type is WSMsgType.ERROR:
+            if msg.type is _CLOSE or msg.type is _ERROR:
                 self._answer_close()
             if self._reading_paused and len(self._queue) <= self._max_queue // 2:
                 self._reading_paused = False
@@ -293,24 +307,28 @@ class WebSocket(asyncio.Protocol):
     # -- sending -----------------------------------------------------------------
 
     async def send_str(self, data: str) -> None:
-        if not isinstance(data, str):
+        if type(data) is not str:
             raise TypeError(f"send_str takes str, not {type(data).__name__}")
-        await self._send_message(data)
+        self._write_message(data)
+        if self._writing_paused:
+            await self._wait(self._drain_waiter_future())
 
     async def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
         if isinstance(data, str):
             raise TypeError("send_bytes takes bytes-like data, not str")
-        await self._send_message(data)
+        self._write_message(data)
+        if self._writing_paused:
+            await self._wait(self._drain_waiter_future())
 
     async def send_json(self, data: Any, *, dumps: Callable[[Any], str] = json.dumps) -> None:
         await self.send_str(dumps(data))
 
-    async def _send_message(self, data: str | bytes | bytearray | memoryview) -> None:
+    def _write_message(self, data: str | bytes | bytearray | memoryview) -> None:
         head, payload = self._conn.message_parts(data)
         if len(payload) < _GATHER_FROM:
-            await self.send_prepared(head + payload)
+            self.write_frame(head + payload)
         else:
-            await self.send_prepared(head, payload)
+            self.write_frame(head, payload)
 
     async def ping(self, message: bytes = b"") -> None:
         await self.send_prepared(self._conn.send_ping(message))
@@ -352,7 +370,8 @@ class WebSocket(asyncio.Protocol):
         cork = self._cork
         if cork is not None:
             cork.append(data)
-            cork.extend(more)
+            if more:
+                cork.extend(more)
         elif batch:
             self._cork = [data, *more]
             self._loop.call_soon(self._uncork)

@@ -37,6 +37,7 @@ from .messages import WSMessage, WSMsgType
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 _KNOWN_OPCODES = frozenset(Opcode)
 _FIN_NO_RSV = FIN | RSV1 | RSV2 | RSV3  # masks the bits a plain final frame has
+_VIEW_FROM = 4096  # payloads this long are sliced through a memoryview (no copy)
 
 
 def _decode(payload: bytes | bytearray) -> str:
@@ -208,10 +209,13 @@ class Connection:
                     # The common case: a whole uncompressed message in one frame, all
                     # here. It needs none of the assembly state below.
                     self._check_size(length)
-                    payload = src[pos + size : stop]
-                    pos = stop
-                    if mask is not None:
-                        payload = apply_mask(payload, mask)
+                    start, pos = pos + size, stop
+                    if mask is None:
+                        payload = src[start:stop]
+                    elif length < _VIEW_FROM:
+                        payload = apply_mask(src[start:stop], mask)
+                    else:  # unmasked through a view: one copy instead of two
+                        payload = apply_mask(memoryview(src)[start:stop], mask)
                     if opcode == _TEXT:
                         events.append(WSMessage(_TEXT_MSG, _decode(payload), None))
                     else:

@@ -40,9 +40,9 @@ _FIN_NO_RSV = FIN | RSV1 | RSV2 | RSV3  # masks the bits a plain final frame has
 _VIEW_FROM = 4096  # payloads this long are sliced through a memoryview (no copy)
 
 
-def _decode(payload: bytes | bytearray) -> str:
+def _decode(payload: bytes | bytearray | memoryview) -> str:
     try:
-        return payload.decode("utf-8")
+        return str(payload, "utf-8")
     except UnicodeDecodeError:
         raise _invalid_text() from None
 
@@ -151,15 +151,16 @@ class Connection:
 
     # -- receiving ---------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> list[WSMessage]:
-        """Feed bytes from the network; return the messages they complete."""
+    def receive_data(self, data: bytes | bytearray | memoryview) -> list[WSMessage]:
+        """Feed bytes from the network; return the messages they complete. Nothing of
+        ``data`` is kept but copies: the caller may reuse its buffer at once."""
         if self.state >= _REMOTE_CLOSED:
             return []
         events: list[WSMessage] = []
         buf = self._buf
         if buf:
             buf += data
-            src: bytes | bytearray = buf
+            src: bytes | bytearray | memoryview = buf
         else:
             src = data
         try:
@@ -182,7 +183,7 @@ class Connection:
             if not self.close_received:
                 self.close_code = CloseCode.ABNORMAL_CLOSURE
 
-    def _parse(self, src: bytes | bytearray, events: list[WSMessage]) -> int:
+    def _parse(self, src: bytes | bytearray | memoryview, events: list[WSMessage]) -> int:
         pos = 0
         end = len(src)
         while True:
@@ -230,9 +231,12 @@ class Connection:
             last = self._remaining == 0 and self._fin
             held = self._held
             if held is not None:
-                # A view of the transport's bytes, which nobody changes; a copy otherwise.
-                piece = src[pos : pos + take] if type(src) is not bytes else None
-                held.append(memoryview(src)[pos : pos + take] if piece is None else piece)
+                # A view of the transport's bytes, which nobody changes; a copy of a
+                # buffer that will be reused (ours, or the caller's read buffer).
+                if type(src) is bytes:
+                    held.append(memoryview(src)[pos : pos + take])
+                else:
+                    held.append(bytes(src[pos : pos + take]))
                 pos += take
                 if self._remaining:
                     return pos

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -37,12 +38,33 @@ _OPEN, _CLOSING, _REMOTE_CLOSED, _CLOSED = (
 _GATHER_FROM = 16 * 1024
 
 
+_READ_SIZE = 256 * 1024
+# Reads shorter than this are copied to bytes before parsing: slicing small frames
+# out of bytes is ~15% cheaper than out of a memoryview, and such a copy costs less.
+_COPY_BELOW = 64 * 1024
+_local = threading.local()
+
+
+def _read_buffer() -> memoryview:
+    """The read buffer of this thread's connections (one event loop per thread): each
+    read is parsed before the next one may overwrite it."""
+    view: memoryview | None = getattr(_local, "view", None)
+    if view is None:
+        view = _local.view = memoryview(bytearray(_READ_SIZE))
+    return view
+
+
 class WebSocketTimeoutError(asyncio.TimeoutError):
     """No pong came back within the heartbeat's deadline."""
 
 
-class WebSocket(asyncio.Protocol):
-    """The message API: ``async for msg in ws``, ``receive*``, ``send_*``, ``close``."""
+class WebSocket(asyncio.BufferedProtocol):
+    """The message API: ``async for msg in ws``, ``receive*``, ``send_*``, ``close``.
+
+    A buffered protocol: the transport reads straight into a buffer shared by the
+    thread's connections (``get_buffer``), so no bytes object is made per read; the
+    connection copies out what it keeps before the next read reuses the buffer.
+    """
 
     # Slots, not a __dict__: there is one of these per open connection.
     __slots__ = (
@@ -64,6 +86,7 @@ class WebSocket(asyncio.Protocol):
         "_max_queue",
         "_ping_sent_at",
         "_queue",
+        "_read_view",
         "_reading_paused",
         "_receive_timeout",
         "_server",
@@ -132,6 +155,7 @@ class WebSocket(asyncio.Protocol):
         ``subprotocol``; ``tail`` holds bytes received right after the handshake."""
         self._loop = asyncio.get_running_loop()
         self._transport = transport
+        self._read_view = _read_buffer()
         self.protocol = subprotocol
         if deflate is not None:
             self._conn.use_deflate(deflate)
@@ -141,7 +165,14 @@ class WebSocket(asyncio.Protocol):
         if tail:
             self.data_received(tail)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._read_view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        view = self._read_view[:nbytes]
+        self.data_received(bytes(view) if nbytes < _COPY_BELOW else view)
+
+    def data_received(self, data: bytes | memoryview) -> None:
         conn = self._conn
         events = conn.receive_data(data)
         corking = len(events) > 1 and self._cork is None

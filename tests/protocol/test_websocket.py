@@ -8,6 +8,7 @@ that never answers and the heartbeat are checked without racing the kernel.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -199,6 +200,28 @@ async def test_receive_type_errors(pair: Pair) -> None:
         await pair.server.receive_json()
     assert (await pair.server.receive()).type is WSMsgType.CLOSED
     assert await closing is True
+
+
+async def test_connections_sharing_the_read_buffer_keep_their_own_bytes() -> None:
+    """Reads land in one buffer per thread: a message spanning reads on one connection
+    survives the other connections' reads in between, in both directions."""
+    loopbacks = [_loopback({"max_msg_size": 0}, {"max_msg_size": 0}) for _ in range(3)]
+    pairs = [await anext(lb) for lb in loopbacks]
+    payloads = [bytes([i]) * (3 << 20) + os.urandom(1000) for i in range(3)]  # > 12 reads
+    texts = [f"{i}é" * 40_000 for i in range(3)]
+
+    async def exchange(p: Pair, payload: bytes, text: str) -> None:
+        await asyncio.gather(p.client.send_bytes(payload), p.client.send_str(text))
+        assert await p.server.receive_bytes() == payload
+        assert await p.server.receive_str() == text
+        await p.server.send_bytes(payload[::-1])
+        await p.server.send_str(text[::-1])
+        assert await p.client.receive_bytes() == payload[::-1]
+        assert await p.client.receive_str() == text[::-1]
+
+    await asyncio.gather(*map(exchange, pairs, payloads, texts))
+    for lb in loopbacks:
+        await lb.aclose()
 
 
 async def test_send_type_errors(pair: Pair) -> None:

@@ -2,10 +2,10 @@
  *
  * apply_mask(data, mask, offset=0) -> bytes behaves exactly like the pure-Python
  * frames.apply_mask: ``data`` (any C-contiguous buffer) XORed with the 4-byte ``mask``
- * as if it started ``offset`` bytes into the payload. join_masked(chunks, mask) is
- * frames.join_masked: a payload that arrived in pieces, unmasked straight into one
- * new bytes object (one pass, no intermediate copies). The loop works eight bytes at a
- * time (memcpy keeps unaligned loads portable; compilers turn it into plain moves).
+ * as if it started ``offset`` bytes into the payload. PayloadBuffer (below) is the
+ * compiled frames.Payload: a large frame's payload, read into place. The XOR loop
+ * works eight bytes at a time (memcpy keeps unaligned loads portable; compilers turn
+ * it into plain moves).
  * The GIL is released for large payloads.
  */
 #define PY_SSIZE_T_CLEAN
@@ -88,58 +88,6 @@ get_mask(PyObject *obj, unsigned char key[4])
 }
 
 static PyObject *
-join_masked(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    PyObject *chunks, *result;
-    Py_ssize_t count, total = 0, pos = 0;
-    unsigned char key[4];
-
-    (void)module;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "join_masked(chunks, mask)");
-        return NULL;
-    }
-    if (get_mask(args[1], key) < 0) {
-        return NULL;
-    }
-    chunks = PySequence_Fast(args[0], "chunks must be a sequence of buffers");
-    if (chunks == NULL) {
-        return NULL;
-    }
-    count = PySequence_Fast_GET_SIZE(chunks);
-    Py_buffer *views = PyMem_Calloc(count ? count : 1, sizeof(Py_buffer));
-    if (views == NULL) {
-        Py_DECREF(chunks);
-        return PyErr_NoMemory();
-    }
-    Py_ssize_t got = 0;
-    result = NULL;
-    for (; got < count; got++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(chunks, got);
-        if (PyObject_GetBuffer(item, &views[got], PyBUF_SIMPLE) < 0) {
-            goto done;
-        }
-        total += views[got].len;
-    }
-    result = PyBytes_FromStringAndSize(NULL, total);
-    if (result == NULL) {
-        goto done;
-    }
-    for (Py_ssize_t i = 0; i < count; i++) {
-        xor_mask_at((const unsigned char *)views[i].buf,
-                    (unsigned char *)PyBytes_AS_STRING(result) + pos, views[i].len, key, pos);
-        pos += views[i].len;
-    }
-done:
-    for (Py_ssize_t i = 0; i < got; i++) {
-        PyBuffer_Release(&views[i]);
-    }
-    PyMem_Free(views);
-    Py_DECREF(chunks);
-    return result;
-}
-
-static PyObject *
 apply_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer data;
@@ -177,13 +125,194 @@ apply_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/* PayloadBuffer(size): one large frame's payload, written into a bytes object made for
+ * it. A transport can read straight into the unfilled part (the buffer protocol gives
+ * a writable view of the whole), take(mask) unmasks in place and hands the bytes
+ * object out: no copy between the socket and the message but the unmasking pass.
+ * The bytes is not visible to Python until take(), and is never written after it. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *data;     /* the payload's bytes object; kept until dealloc */
+    Py_ssize_t filled;  /* bytes written so far */
+    int taken;
+} PayloadBuffer;
+
+static int
+payload_init(PayloadBuffer *self, PyObject *args, PyObject *kwds)
+{
+    Py_ssize_t size;
+    static char *kwlist[] = {"size", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "n", kwlist, &size)) {
+        return -1;
+    }
+    if (size < 0) {
+        PyErr_SetString(PyExc_ValueError, "size must not be negative");
+        return -1;
+    }
+    Py_CLEAR(self->data);
+    self->data = PyBytes_FromStringAndSize(NULL, size);
+    if (self->data == NULL) {
+        return -1;
+    }
+    self->filled = 0;
+    self->taken = 0;
+    return 0;
+}
+
+static void
+payload_dealloc(PayloadBuffer *self)
+{
+    Py_CLEAR(self->data);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+payload_check(PayloadBuffer *self)
+{
+    if (self->data == NULL || self->taken) {
+        PyErr_SetString(PyExc_ValueError, "the payload was taken already");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+payload_getbuffer(PayloadBuffer *self, Py_buffer *view, int flags)
+{
+    if (payload_check(self) < 0) {
+        view->obj = NULL;
+        return -1;
+    }
+    return PyBuffer_FillInfo(view, (PyObject *)self, PyBytes_AS_STRING(self->data),
+                             PyBytes_GET_SIZE(self->data), 0, flags);
+}
+
+static PyBufferProcs payload_as_buffer = {
+    (getbufferproc)payload_getbuffer,
+    NULL,
+};
+
+static PyObject *
+payload_write(PayloadBuffer *self, PyObject *arg)
+{
+    Py_buffer data;
+    if (payload_check(self) < 0) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(arg, &data, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (data.len > PyBytes_GET_SIZE(self->data) - self->filled) {
+        PyBuffer_Release(&data);
+        PyErr_SetString(PyExc_ValueError, "more bytes than the payload has room for");
+        return NULL;
+    }
+    memcpy(PyBytes_AS_STRING(self->data) + self->filled, data.buf, data.len);
+    self->filled += data.len;
+    PyBuffer_Release(&data);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+payload_advance(PayloadBuffer *self, PyObject *arg)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (payload_check(self) < 0) {
+        return NULL;
+    }
+    if (n < 0 || n > PyBytes_GET_SIZE(self->data) - self->filled) {
+        PyErr_SetString(PyExc_ValueError, "advance past the end of the payload");
+        return NULL;
+    }
+    self->filled += n;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+payload_take(PayloadBuffer *self, PyObject *mask)
+{
+    unsigned char key[4];
+    if (payload_check(self) < 0) {
+        return NULL;
+    }
+    if (self->filled != PyBytes_GET_SIZE(self->data)) {
+        PyErr_SetString(PyExc_ValueError, "the payload is not complete");
+        return NULL;
+    }
+    if (mask != Py_None) {
+        if (get_mask(mask, key) < 0) {
+            return NULL;
+        }
+        unsigned char *buf = (unsigned char *)PyBytes_AS_STRING(self->data);
+        xor_mask_at(buf, buf, self->filled, key, 0);
+    }
+    self->taken = 1;
+    Py_INCREF(self->data);
+    return self->data;
+}
+
+static PyObject *
+payload_get_filled(PayloadBuffer *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromSsize_t(self->filled);
+}
+
+static PyObject *
+payload_view(PayloadBuffer *self, PyObject *unused)
+{
+    PyObject *whole, *rest;
+    (void)unused;
+    if (payload_check(self) < 0) {
+        return NULL;
+    }
+    whole = PyMemoryView_FromObject((PyObject *)self);
+    if (whole == NULL) {
+        return NULL;
+    }
+    rest = PySequence_GetSlice(whole, self->filled, PyBytes_GET_SIZE(self->data));
+    Py_DECREF(whole);
+    return rest;
+}
+
+static PyMethodDef payload_methods[] = {
+    {"view", (PyCFunction)payload_view, METH_NOARGS,
+     "view() -> memoryview: the unfilled part, for reading straight into."},
+    {"write", (PyCFunction)payload_write, METH_O,
+     "write(data): append bytes after those already written."},
+    {"advance", (PyCFunction)payload_advance, METH_O,
+     "advance(n): n bytes were read straight into the unfilled part."},
+    {"take", (PyCFunction)payload_take, METH_O,
+     "take(mask) -> bytes: the complete payload, unmasked when mask is not None."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef payload_getset[] = {
+    {"filled", (getter)payload_get_filled, NULL, "bytes written so far", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject PayloadBufferType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tidewire.protocol._speedups.PayloadBuffer",
+    .tp_basicsize = sizeof(PayloadBuffer),
+    .tp_dealloc = (destructor)payload_dealloc,
+    .tp_as_buffer = &payload_as_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "PayloadBuffer(size): a large frame's payload, read into place.",
+    .tp_methods = payload_methods,
+    .tp_getset = payload_getset,
+    .tp_init = (initproc)payload_init,
+    .tp_new = PyType_GenericNew,
+};
+
 static PyMethodDef speedups_methods[] = {
     {"apply_mask", (PyCFunction)(void (*)(void))apply_mask, METH_FASTCALL,
      "apply_mask(data, mask, offset=0) -> bytes\n\n"
      "XOR data with the 4-byte mask, as if it started offset bytes into a payload."},
-    {"join_masked", (PyCFunction)(void (*)(void))join_masked, METH_FASTCALL,
-     "join_masked(chunks, mask) -> bytes\n\n"
-     "The chunks of one masked payload, joined and unmasked in a single pass."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -198,5 +327,19 @@ static struct PyModuleDef speedups_module = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    return PyModule_Create(&speedups_module);
+    PyObject *module;
+    if (PyType_Ready(&PayloadBufferType) < 0) {
+        return NULL;
+    }
+    module = PyModule_Create(&speedups_module);
+    if (module == NULL) {
+        return NULL;
+    }
+    Py_INCREF(&PayloadBufferType);
+    if (PyModule_AddObject(module, "PayloadBuffer", (PyObject *)&PayloadBufferType) < 0) {
+        Py_DECREF(&PayloadBufferType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }

@@ -26,10 +26,11 @@ from .frames import (
     RSV2,
     RSV3,
     Opcode,
+    Payload,
     apply_mask,
     build_frame,
     frame_parts,
-    join_masked,
+    new_payload,
     read_header,
 )
 from .messages import WSMessage, WSMsgType
@@ -38,6 +39,10 @@ _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 _KNOWN_OPCODES = frozenset(Opcode)
 _FIN_NO_RSV = FIN | RSV1 | RSV2 | RSV3  # masks the bits a plain final frame has
 _VIEW_FROM = 4096  # payloads this long are sliced through a memoryview (no copy)
+# Frames up to this long get their payload buffer when they start (the compiled one
+# reserves it whole, which costs address space only until bytes arrive); longer ones,
+# which only an unlimited max_message_size lets through, are gathered piece by piece.
+_HOLD_MAX = 64 * 1024 * 1024
 
 
 def _decode(payload: bytes | bytearray | memoryview) -> str:
@@ -128,8 +133,8 @@ class Connection:
         self._mask: bytes | None = None
         self._offset = 0
         self._fin = False
-        # The pieces of a large binary frame, gathered until it is whole.
-        self._held: list[bytes | bytearray | memoryview] | None = None
+        # A large binary frame's payload, gathered until it is whole.
+        self._held: Payload | None = None
         # The message being assembled.
         self._msg_opcode = 0
         self._msg_compressed = False
@@ -224,25 +229,22 @@ class Connection:
                     continue
                 self._start_frame(first, opcode, mask, length)
                 pos += size
-                if length > end - pos and self._msg_opcode == _BINARY and not self._msg_compressed:
-                    self._held = []  # nothing to check on the way: unmask once, whole
+                if (
+                    end - pos < length <= _HOLD_MAX
+                    and self._msg_opcode == _BINARY
+                    and not self._msg_compressed
+                ):
+                    self._held = new_payload(length)  # nothing to check on the way
             take = min(end - pos, self._remaining)
             self._remaining -= take
             last = self._remaining == 0 and self._fin
             held = self._held
             if held is not None:
-                # A view of the transport's bytes, which nobody changes; a copy of a
-                # buffer that will be reused (ours, or the caller's read buffer).
-                if type(src) is bytes:
-                    held.append(memoryview(src)[pos : pos + take])
-                else:
-                    held.append(bytes(src[pos : pos + take]))
+                held.write(memoryview(src)[pos : pos + take])  # write copies it
                 pos += take
                 if self._remaining:
                     return pos
-                self._held = None
-                mask = self._mask
-                self._feed(b"".join(held) if mask is None else join_masked(held, mask), last)
+                self._feed_held(last)
             elif take:
                 chunk = src[pos : pos + take]
                 pos += take
@@ -258,6 +260,29 @@ class Connection:
                 self._remaining = -1
                 if self._fin:
                     events.append(self._finish_message())
+
+    def payload_buffer(self) -> memoryview | None:
+        """Where the rest of a large frame's payload may be read straight into (then
+        call ``payload_received``); None when no such frame is half-received."""
+        return None if self._held is None else self._held.view()
+
+    def payload_received(self, n: int) -> list[WSMessage]:
+        """``n`` bytes were read into ``payload_buffer()``; the messages they complete."""
+        held = self._held
+        if held is None or n > self._remaining:
+            raise ValueError("payload_received without a payload_buffer to have read into")
+        held.advance(n)
+        self._remaining -= n
+        if self._remaining:
+            return []
+        self._feed_held(self._fin)
+        self._remaining = -1
+        return [self._finish_message()] if self._fin else []
+
+    def _feed_held(self, last: bool) -> None:
+        held, self._held = self._held, None
+        assert held is not None
+        self._feed(held.take(self._mask), last)
 
     def _check_header(self, first: int, opcode: int, mask: bytes | None, length: int) -> None:
         if opcode not in _KNOWN_OPCODES:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable
 from enum import IntEnum
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from .errors import ProtocolError
 
@@ -115,23 +115,64 @@ def apply_mask_python(data: bytes | bytearray | memoryview, mask: bytes, offset:
     return value.to_bytes(size, "little")
 
 
-def join_masked_python(chunks: Sequence[bytes | bytearray | memoryview], mask: bytes) -> bytes:
-    """The pieces of one masked payload, joined and unmasked: a large frame arrives
-    over several reads and is unmasked once it is whole (the pure-Python path)."""
-    return apply_mask_python(b"".join(chunks), mask)
+class Payload(Protocol):
+    """A large frame's payload gathered as it arrives, then taken whole and unmasked."""
+
+    @property
+    def filled(self) -> int:
+        """Bytes written so far."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Append a copy of ``data``."""
+
+    def view(self) -> memoryview | None:
+        """The unfilled part, for a transport to read straight into; None if it cannot."""
+
+    def advance(self, n: int) -> None:
+        """``n`` bytes were read into ``view()``."""
+
+    def take(self, mask: bytes | None) -> bytes:
+        """The whole payload, unmasked."""
 
 
-# The compiled XOR (protocol/_speedups.c) when it was built, unless
-# TIDEWIRE_NO_EXTENSIONS is set: CI runs the protocol tests both ways.
+class PayloadPieces:
+    """The pure-Python ``Payload``: copies of the pieces, joined in ``take``. Nothing
+    is allocated up front, so a length a peer declares costs nothing until it sends."""
+
+    __slots__ = ("_pieces", "filled")
+
+    def __init__(self, size: int) -> None:
+        self._pieces: list[bytes] = []
+        self.filled = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._pieces.append(bytes(data))
+        self.filled += len(data)
+
+    def view(self) -> memoryview | None:
+        return None
+
+    def advance(self, n: int) -> None:
+        raise ValueError("no view to have read into")
+
+    def take(self, mask: bytes | None) -> bytes:
+        whole = b"".join(self._pieces)
+        return whole if mask is None else apply_mask_python(whole, mask)
+
+
+# The compiled versions (protocol/_speedups.c) when they were built, unless
+# TIDEWIRE_NO_EXTENSIONS is set: CI runs the protocol tests both ways. The compiled
+# payload is a bytes object filled in place: the socket reads into it directly.
 apply_mask = apply_mask_python
-join_masked = join_masked_python
+new_payload: Callable[[int], Payload] = PayloadPieces
 HAS_SPEEDUPS = False
 if not os.environ.get("TIDEWIRE_NO_EXTENSIONS"):
     try:
-        from ._speedups import apply_mask, join_masked  # noqa: F401 (join_masked: for connection.py)
+        from ._speedups import PayloadBuffer, apply_mask
     except ImportError:
         pass
     else:
+        new_payload = PayloadBuffer
         HAS_SPEEDUPS = True
 
 

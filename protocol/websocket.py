@@ -75,6 +75,7 @@ class WebSocket(asyncio.BufferedProtocol):
         "_closed_waiter",
         "_conn",
         "_cork",
+        "_direct",
         "_drain_waiter",
         "_exception",
         "_heartbeat",
@@ -156,6 +157,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self._loop = asyncio.get_running_loop()
         self._transport = transport
         self._read_view = _read_buffer()
+        self._direct: memoryview | None = None
         self.protocol = subprotocol
         if deflate is not None:
             self._conn.use_deflate(deflate)
@@ -166,15 +168,24 @@ class WebSocket(asyncio.BufferedProtocol):
             self.data_received(tail)
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return self._read_view
+        # The rest of a large frame goes straight into its message; the rest into
+        # the shared buffer.
+        direct = self._direct = self._conn.payload_buffer()
+        return self._read_view if direct is None else direct
 
     def buffer_updated(self, nbytes: int) -> None:
+        if self._direct is not None:
+            self._direct = None
+            self._handle(self._conn.payload_received(nbytes))
+            return
         view = self._read_view[:nbytes]
         self.data_received(bytes(view) if nbytes < _COPY_BELOW else view)
 
     def data_received(self, data: bytes | memoryview) -> None:
+        self._handle(self._conn.receive_data(data))
+
+    def _handle(self, events: list[WSMessage]) -> None:
         conn = self._conn
-        events = conn.receive_data(data)
         corking = len(events) > 1 and self._cork is None
         if corking:
             self._cork = []

@@ -6,7 +6,7 @@ import pytest
 from protocol_wire import MASK, assert_failed, feed_bytewise, wire_to
 
 from tidewire.protocol.connection import Connection, Role, State
-from tidewire.protocol.frames import Opcode, build_header
+from tidewire.protocol.frames import HAS_SPEEDUPS, Opcode, build_header
 from tidewire.protocol.messages import WSMessage, WSMsgType
 
 TEXT, BINARY, CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONTINUATION
@@ -127,3 +127,36 @@ def test_a_reused_read_buffer_does_not_change_a_message(conn: Connection) -> Non
     buffer[:] = b"\xff" * len(buffer)  # the caller reads the next bytes into it
     [msg] = conn.receive_data(data[1000:])
     assert msg.data == payload
+
+
+def test_the_rest_of_a_large_frame_is_read_into_place(conn: Connection) -> None:
+    """With the compiled payload buffer a transport reads a large frame's remaining
+    payload straight into the message; the pure-Python path has no such buffer."""
+    payload = bytes(range(256)) * 400
+    after = wire_to(conn, TEXT, b"after")
+    data = wire_to(conn, BINARY, payload) + after
+    assert conn.receive_data(data[:1000]) == []
+    view = conn.payload_buffer()
+    if view is None:
+        assert not HAS_SPEEDUPS
+        events = conn.receive_data(data[1000:])
+    else:
+        rest = len(data) - len(after) - 1000
+        assert len(view) == rest
+        view[:10] = data[1000:1010]  # as recv_into would
+        assert conn.payload_received(10) == []
+        second = conn.payload_buffer()
+        assert second is not None and len(second) == rest - 10
+        second[:] = data[1010 : 1000 + rest]
+        events = conn.payload_received(rest - 10)
+        assert conn.payload_buffer() is None
+        events += conn.receive_data(after)
+    assert [(m.type, m.data) for m in events] == [
+        (WSMsgType.BINARY, payload),
+        (WSMsgType.TEXT, "after"),
+    ]
+
+
+def test_payload_received_needs_a_payload_buffer(conn: Connection) -> None:
+    with pytest.raises(ValueError, match="without a payload_buffer"):
+        conn.payload_received(1)

@@ -39,6 +39,10 @@ _GATHER_FROM = 16 * 1024
 
 
 _READ_SIZE = 256 * 1024
+# The base class's writelines() joins its buffers into one copy; asyncio's selector
+# transport used it before Python 3.12. Where it would, a large payload goes out in a
+# second write() after its header; uvloop's and newer transports gather (writev).
+_JOINING_WRITELINES = asyncio.WriteTransport.writelines
 # Reads shorter than this are copied to bytes before parsing: slicing small frames
 # out of bytes is ~15% cheaper than out of a memoryview, and such a copy costs less.
 _COPY_BELOW = 64 * 1024
@@ -78,6 +82,7 @@ class WebSocket(asyncio.BufferedProtocol):
         "_direct",
         "_drain_waiter",
         "_exception",
+        "_gathers",
         "_heartbeat",
         "_heartbeat_handle",
         "_last_seen",
@@ -157,6 +162,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self._loop = asyncio.get_running_loop()
         self._transport = transport
         self._read_view = _read_buffer()
+        self._gathers = type(transport).writelines is not _JOINING_WRITELINES
         self._direct: memoryview | None = None
         self.protocol = subprotocol
         if deflate is not None:
@@ -417,10 +423,14 @@ class WebSocket(asyncio.BufferedProtocol):
         elif batch:
             self._cork = [data, *more]
             self._loop.call_soon(self._uncork)
-        elif more:
+        elif not more:
+            transport.write(data)
+        elif self._gathers:
             transport.writelines((data, *more))
         else:
             transport.write(data)
+            for part in more:
+                transport.write(part)
 
     def _uncork(self) -> None:
         """Write what the burst being handled produced, in one go."""

@@ -4,7 +4,9 @@ One ``Connection`` per WebSocket and role. ``receive_data`` parses frames straig
 from the bytes it is given, assembles messages, checks every rule of RFC 6455 and
 RFC 7692, and returns ``WSMessage`` events. A protocol violation never raises from
 ``receive_data``: it ends the event list with an ERROR message whose exception
-carries the close code to answer with.
+carries the close code to answer with. A whole unfragmented frame becomes its message
+at once; a large binary frame still arriving offers ``payload_buffer``, the rest of
+its payload, for the caller to read the socket straight into.
 
 The connection never sends on its own. After a close frame or a violation it stops
 receiving (state REMOTE_CLOSED) but may still send, so what the application answers

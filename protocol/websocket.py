@@ -3,8 +3,11 @@ ping/heartbeat and the closing handshake, over a sans-I/O ``Connection``.
 
 After the opening handshake, the server's ``WebSocketResponse`` and the client's
 ``ws_connect`` make this object the transport's protocol and call ``start``. From
-then on every byte goes ``data_received`` -> ``Connection.receive_data`` -> the queue
--> ``receive()``; every send goes ``Connection.send_*`` -> one ``transport.write``.
+then on the transport reads into ``get_buffer`` (the thread's shared read buffer, or
+the rest of a large frame's own payload) and every read goes ``buffer_updated`` ->
+``Connection.receive_data`` (or ``payload_received``) -> the queue -> ``receive()``.
+Every send goes ``Connection.message_parts`` -> one transport write, or one per loop
+turn for the frames a burst of received messages (or a hub's publishing) produced.
 """
 
 from __future__ import annotations

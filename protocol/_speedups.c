@@ -129,7 +129,9 @@ apply_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
  * it. A transport can read straight into the unfilled part (the buffer protocol gives
  * a writable view of the whole), take(mask) unmasks in place and hands the bytes
  * object out: no copy between the socket and the message but the unmasking pass.
- * The bytes is not visible to Python until take(), and is never written after it. */
+ * The bytes is not visible to Python until take(), and is never written after it: its
+ * one user, protocol/connection.py, keeps no view across take(), and a transport still
+ * holding the view it read into does not write into it again. */
 typedef struct {
     PyObject_HEAD
     PyObject *data;     /* the payload's bytes object; kept until dealloc */
@@ -149,7 +151,10 @@ payload_init(PayloadBuffer *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "size must not be negative");
         return -1;
     }
-    Py_CLEAR(self->data);
+    if (self->data != NULL) {  /* a view may point into it: never replaced */
+        PyErr_SetString(PyExc_TypeError, "a PayloadBuffer is initialised once");
+        return -1;
+    }
     self->data = PyBytes_FromStringAndSize(NULL, size);
     if (self->data == NULL) {
         return -1;

@@ -101,6 +101,14 @@ def test_payload_size_is_checked() -> None:
     assert speedups.PayloadBuffer(0).take(MASK) == b""
 
 
+def test_a_payload_is_not_reinitialised_under_its_views() -> None:
+    payload = speedups.PayloadBuffer(4)
+    view = payload.view()
+    with pytest.raises(TypeError, match="initialised once"):
+        payload.__init__(8)
+    assert view is not None and len(view) == 4
+
+
 def test_offset_defaults_to_zero() -> None:
     assert speedups.apply_mask(b"abcdef", MASK) == frames.apply_mask_python(b"abcdef", MASK)
 

@@ -57,7 +57,7 @@ xor_mask_at(const unsigned char *src, unsigned char *dst, Py_ssize_t size,
 {
     unsigned char key[4];
     for (int k = 0; k < 4; k++) {
-        key[k] = mask[(k + offset) & 3];
+        key[k] = mask[(k + (offset & 3)) & 3];
     }
     if (size >= RELEASE_GIL_FROM) {
         Py_BEGIN_ALLOW_THREADS
@@ -212,7 +212,8 @@ payload_write(PayloadBuffer *self, PyObject *arg)
         PyErr_SetString(PyExc_ValueError, "more bytes than the payload has room for");
         return NULL;
     }
-    memcpy(PyBytes_AS_STRING(self->data) + self->filled, data.buf, data.len);
+    /* memmove: data may be a view of this very buffer */
+    memmove(PyBytes_AS_STRING(self->data) + self->filled, data.buf, data.len);
     self->filled += data.len;
     PyBuffer_Release(&data);
     Py_RETURN_NONE;
@@ -247,14 +248,14 @@ payload_take(PayloadBuffer *self, PyObject *mask)
         PyErr_SetString(PyExc_ValueError, "the payload is not complete");
         return NULL;
     }
+    if (mask != Py_None && get_mask(mask, key) < 0) {
+        return NULL;
+    }
+    self->taken = 1;  /* before the unmasking, which may release the GIL */
     if (mask != Py_None) {
-        if (get_mask(mask, key) < 0) {
-            return NULL;
-        }
         unsigned char *buf = (unsigned char *)PyBytes_AS_STRING(self->data);
         xor_mask_at(buf, buf, self->filled, key, 0);
     }
-    self->taken = 1;
     Py_INCREF(self->data);
     return self->data;
 }

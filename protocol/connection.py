@@ -185,6 +185,7 @@ class Connection:
 
     def receive_eof(self) -> None:
         """The transport closed: a connection not closed cleanly ends with 1006."""
+        self._held = None  # a half-received payload is not kept past the connection
         if self.state is not State.CLOSED:
             self.state = State.CLOSED
             if not self.close_received:
@@ -259,9 +260,7 @@ class Connection:
             elif self._remaining:
                 return pos
             if self._remaining == 0:
-                self._remaining = -1
-                if self._fin:
-                    events.append(self._finish_message())
+                self._end_frame(events)
 
     def payload_buffer(self) -> memoryview | None:
         """Where the rest of a large frame's payload may be read straight into (then
@@ -275,11 +274,17 @@ class Connection:
             raise ValueError("payload_received without a payload_buffer to have read into")
         held.advance(n)
         self._remaining -= n
-        if self._remaining:
-            return []
-        self._feed_held(self._fin)
+        events: list[WSMessage] = []
+        if not self._remaining:
+            self._feed_held(self._fin)
+            self._end_frame(events)
+        return events
+
+    def _end_frame(self, events: list[WSMessage]) -> None:
+        """The frame's payload is all in: the next bytes start a header."""
         self._remaining = -1
-        return [self._finish_message()] if self._fin else []
+        if self._fin:
+            events.append(self._finish_message())
 
     def _feed_held(self, last: bool) -> None:
         held, self._held = self._held, None

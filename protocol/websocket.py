@@ -227,6 +227,7 @@ class WebSocket(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
         self._cork = None
+        self._direct = None
         self._conn.receive_eof()
         if exc is not None and self._exception is None:
             self._exception = exc

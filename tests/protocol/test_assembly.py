@@ -160,3 +160,12 @@ def test_the_rest_of_a_large_frame_is_read_into_place(conn: Connection) -> None:
 def test_payload_received_needs_a_payload_buffer(conn: Connection) -> None:
     with pytest.raises(ValueError, match="without a payload_buffer"):
         conn.payload_received(1)
+
+
+def test_a_half_received_payload_ends_with_the_connection(conn: Connection) -> None:
+    data = wire_to(conn, BINARY, bytes(100_000))
+    assert conn.receive_data(data[:1000]) == []
+    conn.receive_eof()
+    assert conn.payload_buffer() is None
+    with pytest.raises(ValueError, match="without a payload_buffer"):
+        conn.payload_received(1)

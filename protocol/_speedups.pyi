@@ -1,3 +1,5 @@
+from typing import Any
+
 def apply_mask(data: bytes | bytearray | memoryview, mask: bytes, offset: int = 0) -> bytes: ...
 
 class PayloadBuffer:
@@ -8,3 +10,14 @@ class PayloadBuffer:
     def view(self) -> memoryview | None: ...
     def advance(self, n: int) -> None: ...
     def take(self, mask: bytes | None) -> bytes: ...
+
+class MessageReader:
+    def __init__(self, message: type[tuple[object, ...]], text: object, binary: object) -> None: ...
+    def read(
+        self,
+        src: bytes | bytearray | memoryview,
+        pos: int,
+        masked: bool,
+        max_size: int,
+        events: list[Any],
+    ) -> int: ...

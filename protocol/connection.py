@@ -5,8 +5,10 @@ from the bytes it is given, assembles messages, checks every rule of RFC 6455 an
 RFC 7692, and returns ``WSMessage`` events. A protocol violation never raises from
 ``receive_data``: it ends the event list with an ERROR message whose exception
 carries the close code to answer with. A whole unfragmented frame becomes its message
-at once; a large binary frame still arriving offers ``payload_buffer``, the rest of
-its payload, for the caller to read the socket straight into.
+at once (a run of them in the compiled ``MessageReader`` when it was built, which
+decides nothing: any frame that needs a check or state goes through the Python loop);
+a large binary frame still arriving offers ``payload_buffer``, the rest of its
+payload, for the caller to read the socket straight into.
 
 The connection never sends on its own. After a close frame or a violation it stops
 receiving (state REMOTE_CLOSED) but may still send, so what the application answers
@@ -16,6 +18,7 @@ to earlier messages goes out before the close that ``answer_close`` then produce
 from __future__ import annotations
 
 import codecs
+from collections.abc import Callable
 from enum import Enum, IntEnum
 
 from .close import CloseCode, build_close, parse_close
@@ -23,6 +26,7 @@ from .deflate import Compressor, Decompressor, DeflateParams
 from .errors import ConnectionClosed, PayloadTooBig, ProtocolError
 from .frames import (
     FIN,
+    HAS_SPEEDUPS,
     MAX_CONTROL_PAYLOAD,
     RSV1,
     RSV2,
@@ -76,6 +80,15 @@ _CONTINUATION, _TEXT, _BINARY = Opcode.CONTINUATION, Opcode.TEXT, Opcode.BINARY
 _CLOSE = Opcode.CLOSE
 _TEXT_MSG, _BINARY_MSG = WSMsgType.TEXT, WSMsgType.BINARY
 _OPEN, _REMOTE_CLOSED = State.OPEN, State.REMOTE_CLOSED
+
+# The compiled loop over whole plain frames (a message each, nothing to decide):
+# read(src, pos, masked, max_size, events) -> where the first other frame starts.
+_read_plain: Callable[[bytes | bytearray | memoryview, int, bool, int, list[WSMessage]], int]
+_read_plain = None  # type: ignore[assignment]
+if HAS_SPEEDUPS:
+    from ._speedups import MessageReader
+
+    _read_plain = MessageReader(WSMessage, _TEXT_MSG, _BINARY_MSG).read
 
 
 class Connection:
@@ -196,6 +209,8 @@ class Connection:
         end = len(src)
         while True:
             if self._remaining < 0:
+                if _read_plain is not None and not self._msg_opcode:
+                    pos = _read_plain(src, pos, not self._client, self._max_size, events)
                 fields = read_header(src, pos)
                 if fields is None:
                     return pos

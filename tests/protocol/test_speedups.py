@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import itertools
 import os
+import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from protocol_wire import wire
 
-from tidewire.protocol import frames
+from tidewire.protocol import connection, frames
+from tidewire.protocol.connection import Connection, Role
+from tidewire.protocol.messages import WSMessage, WSMsgType
 
 speedups = pytest.importorskip("tidewire.protocol._speedups")
 
@@ -109,6 +115,38 @@ def test_a_payload_is_not_reinitialised_under_its_views() -> None:
     assert view is not None and len(view) == 4
 
 
+def read_payload(data: bytes, mask: bytes | None = MASK) -> bytes:
+    payload = speedups.PayloadBuffer(len(data))
+    payload.write(data if mask is None else frames.apply_mask_python(data, mask))
+    taken: bytes = payload.take(mask)
+    return taken
+
+
+def test_payloads_kept_by_the_user_never_change() -> None:
+    # Large payloads are built in the memory of dropped earlier ones; never in one
+    # that is still referenced, however many are kept.
+    sent = [os.urandom(65536 + i) for i in range(12)]
+    kept = [read_payload(data) for data in sent]
+    hashes = [hash(b) for b in kept]
+    more = [read_payload(os.urandom(65536 + i)) for i in range(12)]
+    assert kept == sent
+    assert [hash(b) for b in kept] == hashes
+    assert len(set(map(id, kept + more))) == 24
+
+
+@pytest.mark.parametrize("second_size", [100_000, 65536, 99_999])
+def test_a_payload_in_recycled_memory_is_a_plain_bytes(second_size: int) -> None:
+    first = read_payload(os.urandom(100_000))
+    hash(first)  # a recycled bytes must not keep this hash
+    del first
+    data = os.urandom(second_size)
+    second = read_payload(data)
+    assert len(second) == second_size
+    assert second == data
+    assert hash(second) == hash(bytes(bytearray(data)))
+    assert second + b"!" == data + b"!"
+
+
 def test_offset_defaults_to_zero() -> None:
     assert speedups.apply_mask(b"abcdef", MASK) == frames.apply_mask_python(b"abcdef", MASK)
 
@@ -127,3 +165,95 @@ def test_offset_defaults_to_zero() -> None:
 def test_bad_arguments_are_refused(args: tuple[object, ...], error: type[Exception]) -> None:
     with pytest.raises(error):
         speedups.apply_mask(*args)
+
+
+# Frames the compiled reader turns into messages, and every kind it must leave to the
+# Python loop: the first byte, the payload, and whether the frame is masked "right"
+# (as the peer of the receiving role must send it).
+PLAIN = [(0x81, "héllo".encode(), True), (0x82, b"\x00\xff" * 70, True), (0x82, b"", True)]
+OTHER = [
+    (0x81, b"\xff\xfe", True),  # invalid UTF-8: close 1007
+    (0x81, "€".encode()[:2], True),  # cut in the middle of a character
+    (0x82, b"unmasked", False),  # masked towards a client, or plain towards a server
+    (0x02, b"start", True),  # a fragmented message, continued below
+    (0x80, b"end", True),
+    (0x89, b"ping", True),
+    (0xC2, b"compressed?", True),  # RSV1 without deflate
+    (0x83, b"reserved", True),
+    (0x82, b"x" * 300, True),  # over the max_message_size of 200 below
+]
+LIMIT = 200
+
+
+def frame_for(role: Role, first: int, payload: bytes, right: bool) -> bytes:
+    masked = (role is Role.SERVER) is right
+    return wire(first & 0x0F, payload, fin=bool(first & 0x80), rsv=first & 0x70, masked=masked)
+
+
+def outcome(conn: Connection, chunks: list[bytes]) -> list[tuple[object, ...]]:
+    events: list[tuple[object, ...]] = []
+    for chunk in chunks:
+        for msg in conn.receive_data(chunk):
+            data = msg.data
+            if isinstance(data, Exception):
+                data = (type(data), getattr(data, "code", None), str(data))
+            events.append((msg.type, data, msg.extra))
+    return [*events, (conn.state, conn.close_code)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    role=st.sampled_from([Role.SERVER, Role.CLIENT]),
+    kinds=st.lists(st.sampled_from(PLAIN * 3 + OTHER), max_size=12),
+    cuts=st.lists(st.integers(0, 2000), max_size=6),
+)
+def test_the_compiled_reader_changes_nothing_but_speed(
+    role: Role, kinds: list[tuple[int, bytes, bool]], cuts: list[int]
+) -> None:
+    stream = b"".join(frame_for(role, *kind) for kind in kinds)
+    bounds = sorted({0, len(stream), *(c for c in cuts if c < len(stream))})
+    chunks = [stream[a:b] for a, b in itertools.pairwise(bounds)]
+    compiled = outcome(Connection(role, max_message_size=LIMIT), chunks)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(connection, "_read_plain", None)
+        pure = outcome(Connection(role, max_message_size=LIMIT), chunks)
+    assert compiled == pure
+
+
+def make_reader() -> speedups.MessageReader:
+    return speedups.MessageReader(WSMessage, WSMsgType.TEXT, WSMsgType.BINARY)
+
+
+def test_the_reader_stops_where_python_must_decide() -> None:
+    read = make_reader().read
+    plain = wire(0x2, b"abc") + wire(0x1, b"d\xc3\xa9")
+    events: list[WSMessage] = []
+    assert read(plain * 2, 0, True, LIMIT, events) == 2 * len(plain)
+    assert len(events) == 4
+    for stop in [wire(0x9, b"ping"), wire(0x2, b"x" * 300), wire(0x1, b"\xc3")]:
+        events.clear()
+        src = b"??" + plain + stop + plain
+        assert read(src, 2, True, LIMIT, events) == 2 + len(plain)
+        assert events == [(WSMsgType.BINARY, b"abc", None), (WSMsgType.TEXT, "dé", None)]
+        assert all(type(e) is WSMessage for e in events)
+    head = struct.pack("!BBQ", 0x82, 0xFF, 1 << 63)  # the 64-bit length's high bit
+    assert read(head + b"\0" * 40, 0, True, 0, events) == 0
+    assert read(bytearray(plain), 0, False, 0, []) == 0  # masked, but a server's expected
+    assert read(memoryview(plain)[: len(plain) - 1], 0, True, 0, []) == len(wire(0x2, b"abc"))
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        ((b"", 0, True, 0), TypeError),
+        ((b"", 0, True, 0, ()), TypeError),
+        ((b"", 1, True, 0, []), ValueError),
+        ((b"", -1, True, 0, []), ValueError),
+        (("text", 0, True, 0, []), TypeError),
+    ],
+)
+def test_reader_misuse_is_refused(args: tuple[object, ...], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        make_reader().read(*args)
+    with pytest.raises(TypeError, match="tuple subclass"):
+        speedups.MessageReader(dict, 1, 2)

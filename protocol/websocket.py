@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -43,9 +44,14 @@ _GATHER_FROM = 16 * 1024
 
 _READ_SIZE = 256 * 1024
 # The base class's writelines() joins its buffers into one copy; asyncio's selector
-# transport used it before Python 3.12. Where it would, a large payload goes out in a
-# second write() after its header; uvloop's and newer transports gather (writev).
+# transport used it before Python 3.12, where a large payload and its header would
+# cost that copy or two send calls; uvloop's and newer transports gather (writev).
 _JOINING_WRITELINES = asyncio.WriteTransport.writelines
+# For that transport (plain TCP on the standard loop) we writev on its socket when it
+# has nothing queued, which is what its own write() would do, gathered; any other
+# transport with a joining writelines() gets one write() per part. (Never an SSL
+# transport: its socket carries records.)
+_SELECTOR_TCP = getattr(asyncio.selector_events, "_SelectorSocketTransport", None)
 # Reads shorter than this are copied to bytes before parsing: slicing small frames
 # out of bytes is ~15% cheaper than out of a memoryview, and such a copy costs less.
 _COPY_BELOW = 64 * 1024
@@ -101,6 +107,7 @@ class WebSocket(asyncio.BufferedProtocol):
         "_server",
         "_transport",
         "_waiter",
+        "_writev_fd",
         "_writing_paused",
         "protocol",
     )
@@ -166,6 +173,9 @@ class WebSocket(asyncio.BufferedProtocol):
         self._transport = transport
         self._read_view = _read_buffer()
         self._gathers = type(transport).writelines is not _JOINING_WRITELINES
+        self._writev_fd = -1
+        if not self._gathers and type(transport) is _SELECTOR_TCP:
+            self._writev_fd = transport.get_extra_info("socket").fileno()
         self._direct: memoryview | None = None
         self.protocol = subprotocol
         if deflate is not None:
@@ -432,9 +442,22 @@ class WebSocket(asyncio.BufferedProtocol):
         elif self._gathers:
             transport.writelines((data, *more))
         else:
-            transport.write(data)
-            for part in more:
-                transport.write(part)
+            self._writev(transport, (data, *more))
+
+    def _writev(self, transport: asyncio.Transport, parts: tuple[bytes, ...]) -> None:
+        """One writev for a transport whose writelines() would join the parts: when
+        nothing is queued, the socket takes what it can and the transport the rest."""
+        sent = 0
+        if self._writev_fd >= 0 and not transport.get_write_buffer_size():
+            # would block, or failed: then the transport's write meets it properly
+            with contextlib.suppress(OSError):
+                sent = os.writev(self._writev_fd, parts)
+        for part in parts:
+            if sent >= len(part):
+                sent -= len(part)
+            else:
+                transport.write(memoryview(part)[sent:] if sent else part)
+                sent = 0
 
     def _uncork(self) -> None:
         """Write what the burst being handled produced, in one go."""

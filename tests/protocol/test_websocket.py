@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -365,6 +366,30 @@ async def test_send_waits_while_the_peer_does_not_read(pair: Pair) -> None:
         assert (await pair.client.receive()).data == chunk
         received += 1
     await asyncio.wait_for(pending, 5)
+
+
+async def test_large_and_small_messages_keep_their_order_through_a_full_socket(
+    pair: Pair,
+) -> None:
+    # Large payloads leave gathered with their header (writelines, or our own writev
+    # where asyncio's would join them), partly taken by a full socket, the rest queued.
+    pair.client.transport.pause_reading()
+    for end, option in ((pair.server, socket.SO_SNDBUF), (pair.client, socket.SO_RCVBUF)):
+        end.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, option, 32768)
+    sizes = [70_000, 10, 300_000, 5, 20_000, 1_000_000, 3, 16 * 1024, 200] * 3
+    payloads = [os.urandom(n) for n in sizes]
+
+    async def send_all() -> None:
+        for payload in payloads:
+            await pair.server.send_bytes(payload)
+
+    sending = asyncio.ensure_future(send_all())
+    await asyncio.sleep(0.05)
+    assert not sending.done()  # the socket and the transport's buffer filled up
+    pair.client.transport.resume_reading()
+    for payload in payloads:
+        assert (await asyncio.wait_for(pair.client.receive(), 5)).data == payload
+    await asyncio.wait_for(sending, 5)
 
 
 async def test_a_full_receive_queue_pauses_reading() -> None:

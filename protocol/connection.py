@@ -279,7 +279,11 @@ class Connection:
 
     def payload_buffer(self) -> memoryview | None:
         """Where the rest of a large frame's payload may be read straight into (then
-        call ``payload_received``); None when no such frame is half-received."""
+        call ``payload_received``); None when no such frame is half-received.
+
+        The view is the memory of the message to be: write into it only before the
+        ``payload_received`` call that counts those bytes, as a transport reading into
+        it once does, or the message handed out changes under its receiver."""
         return None if self._held is None else self._held.view()
 
     def payload_received(self, n: int) -> list[WSMessage]:

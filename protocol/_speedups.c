@@ -160,24 +160,32 @@ typedef struct {
 static Spare spares[SPARES];
 static int next_spare;
 
-/* An unshared spare bytes object of capacity in [size, 2 * size), resized to ``size``;
- * NULL when there is none. */
+/* The smallest unshared spare bytes object of capacity in [size, 2 * size), resized to
+ * ``size``; NULL when there is none. */
 static PyObject *
 reuse_spare(Py_ssize_t size, Py_ssize_t *capacity)
 {
 #ifndef Py_GIL_DISABLED
+    Spare *best = NULL;
     for (int i = 0; i < SPARES; i++) {
         Spare *spare = &spares[i];
         if (spare->data != NULL && Py_REFCNT(spare->data) == 1 && spare->capacity >= size
-            && spare->capacity / 2 < size) {
-            PyObject *data = spare->data;
-            spare->data = NULL;
-            *capacity = spare->capacity;
-            Py_SET_SIZE(data, size);
-            PyBytes_AS_STRING(data)[size] = '\0';
-            ((PyBytesObject *)data)->ob_shash = -1;  /* its old hash, if ever taken */
-            return data;
+            && spare->capacity / 2 < size
+            && (best == NULL || spare->capacity < best->capacity)) {
+            best = spare;
         }
+    }
+    if (best != NULL) {
+        PyObject *data = best->data;
+        best->data = NULL;
+        *capacity = best->capacity;
+        Py_SET_SIZE(data, size);
+        PyBytes_AS_STRING(data)[size] = '\0';
+        _Py_COMP_DIAG_PUSH  /* ob_shash is deprecated, still there, still cached */
+        _Py_COMP_DIAG_IGNORE_DEPR_DECLS
+        ((PyBytesObject *)data)->ob_shash = -1;  /* its old hash, if ever taken */
+        _Py_COMP_DIAG_POP
+        return data;
     }
 #endif
     (void)size;
@@ -185,13 +193,21 @@ reuse_spare(Py_ssize_t size, Py_ssize_t *capacity)
     return NULL;
 }
 
-/* Keep a payload being handed out as a spare, in place of the oldest. */
+/* Keep a payload being handed out as a spare: in an empty slot, else the oldest's. */
 static void
 keep_spare(PyObject *data, Py_ssize_t capacity)
 {
 #ifndef Py_GIL_DISABLED
-    Spare *spare = &spares[next_spare];
-    next_spare = (next_spare + 1) % SPARES;
+    Spare *spare = NULL;
+    for (int i = 0; i < SPARES && spare == NULL; i++) {
+        if (spares[i].data == NULL) {
+            spare = &spares[i];
+        }
+    }
+    if (spare == NULL) {
+        spare = &spares[next_spare];
+        next_spare = (next_spare + 1) % SPARES;
+    }
     Py_INCREF(data);
     Py_XSETREF(spare->data, data);
     spare->capacity = capacity;
@@ -415,12 +431,16 @@ reader_init(MessageReader *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_TypeError, "message must be a tuple subclass");
         return -1;
     }
+    if (self->message != NULL) {
+        PyErr_SetString(PyExc_TypeError, "a MessageReader is initialised once");
+        return -1;
+    }
     Py_INCREF(message);
     Py_INCREF(text);
     Py_INCREF(binary);
-    Py_XSETREF(self->message, message);
-    Py_XSETREF(self->text, text);
-    Py_XSETREF(self->binary, binary);
+    self->message = message;
+    self->text = text;
+    self->binary = binary;
     return 0;
 }
 
@@ -471,6 +491,33 @@ frame_payload(const unsigned char *src, Py_ssize_t size, const unsigned char *ma
     return data;
 }
 
+/* message(kind, data, None), stealing ``data``. */
+static PyObject *
+new_message(MessageReader *self, PyObject *kind, PyObject *data)
+{
+    PyTypeObject *type = (PyTypeObject *)self->message;
+#if PY_VERSION_HEX >= 0x030E0000
+    /* tuples cache their hash from 3.14 on: only tuple's constructor sets it up */
+    PyObject *args = Py_BuildValue("((OOO))", kind, data, Py_None);
+    PyObject *message = args == NULL ? NULL : PyTuple_Type.tp_new(type, args, NULL);
+    Py_XDECREF(args);
+    Py_DECREF(data);
+    return message;
+#else
+    PyObject *message = type->tp_alloc(type, 3);
+    if (message == NULL) {
+        Py_DECREF(data);
+        return NULL;
+    }
+    Py_INCREF(kind);
+    Py_INCREF(Py_None);
+    PyTuple_SET_ITEM(message, 0, kind);
+    PyTuple_SET_ITEM(message, 1, data);
+    PyTuple_SET_ITEM(message, 2, Py_None);
+    return message;
+#endif
+}
+
 static PyObject *
 reader_read(MessageReader *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -481,6 +528,10 @@ reader_read(MessageReader *self, PyObject *const *args, Py_ssize_t nargs)
 
     if (nargs != 5) {
         PyErr_SetString(PyExc_TypeError, "read(src, pos, masked, max_size, events)");
+        return NULL;
+    }
+    if (self->message == NULL) {
+        PyErr_SetString(PyExc_TypeError, "the MessageReader was not initialised");
         return NULL;
     }
     pos = PyLong_AsSsize_t(args[1]);
@@ -540,6 +591,9 @@ reader_read(MessageReader *self, PyObject *const *args, Py_ssize_t nargs)
         }
         const unsigned char *mask = NULL;
         if (masked) {
+            if (end - pos - head < 4) {
+                break;
+            }
             mask = buf + pos + head;
             head += 4;
         }
@@ -554,20 +608,8 @@ reader_read(MessageReader *self, PyObject *const *args, Py_ssize_t nargs)
             }
             break;  /* invalid UTF-8: the Python loop raises the close code */
         }
-        PyTypeObject *type = (PyTypeObject *)self->message;
-        PyObject *message = type->tp_alloc(type, 3);
-        if (message == NULL) {
-            Py_DECREF(data);
-            PyBuffer_Release(&view);
-            return NULL;
-        }
-        PyObject *kind = text ? self->text : self->binary;
-        Py_INCREF(kind);
-        Py_INCREF(Py_None);
-        PyTuple_SET_ITEM(message, 0, kind);
-        PyTuple_SET_ITEM(message, 1, data);
-        PyTuple_SET_ITEM(message, 2, Py_None);
-        if (PyList_Append(events, message) < 0) {
+        PyObject *message = new_message(self, text ? self->text : self->binary, data);
+        if (message == NULL || PyList_Append(events, message) < 0) {
             Py_XDECREF(message);
             PyBuffer_Release(&view);
             return NULL;

@@ -18,6 +18,7 @@ to earlier messages goes out before the close that ``answer_close`` then produce
 from __future__ import annotations
 
 import codecs
+import sys
 from collections.abc import Callable
 from enum import Enum, IntEnum
 
@@ -136,7 +137,8 @@ class Connection:
         self.close_reason = ""
         self.close_received = False
         self._client = role is Role.CLIENT
-        self._max_size = max_message_size
+        # 0 (or None) is no limit; a limit past any size a buffer can have is none too
+        self._max_size = min(max_message_size or 0, sys.maxsize)
         self._compress_threshold = compress_threshold
         self._compressor: Compressor | None = None
         self._decompressor: Decompressor | None = None

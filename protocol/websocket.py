@@ -51,7 +51,11 @@ _JOINING_WRITELINES = asyncio.WriteTransport.writelines
 # has nothing queued, which is what its own write() would do, gathered; any other
 # transport with a joining writelines() gets one write() per part. (Never an SSL
 # transport: its socket carries records.)
-_SELECTOR_TCP = getattr(asyncio.selector_events, "_SelectorSocketTransport", None)
+_SELECTOR_TCP = (
+    getattr(asyncio.selector_events, "_SelectorSocketTransport", None)
+    if hasattr(os, "writev")  # not on Windows
+    else None
+)
 # Reads shorter than this are copied to bytes before parsing: slicing small frames
 # out of bytes is ~15% cheaper than out of a memoryview, and such a copy costs less.
 _COPY_BELOW = 64 * 1024
@@ -449,9 +453,13 @@ class WebSocket(asyncio.BufferedProtocol):
         nothing is queued, the socket takes what it can and the transport the rest."""
         sent = 0
         if self._writev_fd >= 0 and not transport.get_write_buffer_size():
-            # would block, or failed: then the transport's write meets it properly
-            with contextlib.suppress(OSError):
+            try:
                 sent = os.writev(self._writev_fd, parts)
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError as exc:  # the transport's write meets the failure and closes;
+                if self._exception is None:  # the cause is ours to report
+                    self._exception = exc
         for part in parts:
             if sent >= len(part):
                 sent -= len(part)

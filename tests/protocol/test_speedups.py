@@ -17,6 +17,7 @@ from protocol_wire import wire
 
 from tidewire.protocol import connection, frames
 from tidewire.protocol.connection import Connection, Role
+from tidewire.protocol.deflate import DeflateParams
 from tidewire.protocol.messages import WSMessage, WSMsgType
 
 speedups = pytest.importorskip("tidewire.protocol._speedups")
@@ -134,6 +135,26 @@ def test_payloads_kept_by_the_user_never_change() -> None:
     assert len(set(map(id, kept + more))) == 24
 
 
+def test_a_dropped_payload_is_reused_and_a_viewed_one_is_not() -> None:
+    # Sizes no other test uses, so the spares left by earlier tests do not fit.
+    first = read_payload(os.urandom(3_000_001))
+    address = id(first)
+    del first
+    again = read_payload(data := os.urandom(3_000_000))
+    assert id(again) == address and again == data  # built in the dropped one's memory
+    del again
+    viewed = speedups.PayloadBuffer(3_000_000)
+    view = viewed.view()  # a reader still holding the memory it read into
+    view[:] = bytes(3_000_000)
+    viewed.advance(3_000_000)
+    taken = viewed.take(None)
+    address = id(taken)
+    del taken
+    fresh = read_payload(os.urandom(3_000_000))
+    assert id(fresh) != address
+    assert bytes(view) == bytes(3_000_000)
+
+
 @pytest.mark.parametrize("second_size", [100_000, 65536, 99_999])
 def test_a_payload_in_recycled_memory_is_a_plain_bytes(second_size: int) -> None:
     first = read_payload(os.urandom(100_000))
@@ -170,7 +191,13 @@ def test_bad_arguments_are_refused(args: tuple[object, ...], error: type[Excepti
 # Frames the compiled reader turns into messages, and every kind it must leave to the
 # Python loop: the first byte, the payload, and whether the frame is masked "right"
 # (as the peer of the receiving role must send it).
-PLAIN = [(0x81, "héllo".encode(), True), (0x82, b"\x00\xff" * 70, True), (0x82, b"", True)]
+PLAIN = [
+    (0x81, "héllo".encode(), True),
+    (0x82, b"\x00\xff" * 70, True),
+    (0x82, b"", True),
+    (0x81, "€uro".encode() * 50, True),  # masked text longer than the reader's stack copy
+    (0x82, b"\x5a" * 70_000, True),  # a 64-bit length
+]
 OTHER = [
     (0x81, b"\xff\xfe", True),  # invalid UTF-8: close 1007
     (0x81, "€".encode()[:2], True),  # cut in the middle of a character
@@ -180,7 +207,7 @@ OTHER = [
     (0x89, b"ping", True),
     (0xC2, b"compressed?", True),  # RSV1 without deflate
     (0x83, b"reserved", True),
-    (0x82, b"x" * 300, True),  # over the max_message_size of 200 below
+    (0x82, b"x" * 300, True),  # over a max_message_size of 200
 ]
 LIMIT = 200
 
@@ -205,18 +232,25 @@ def outcome(conn: Connection, chunks: list[bytes]) -> list[tuple[object, ...]]:
 @given(
     role=st.sampled_from([Role.SERVER, Role.CLIENT]),
     kinds=st.lists(st.sampled_from(PLAIN * 3 + OTHER), max_size=12),
-    cuts=st.lists(st.integers(0, 2000), max_size=6),
+    cuts=st.lists(st.integers(0, 80_000), max_size=6),
+    limit=st.sampled_from([0, LIMIT, 100_000]),
+    deflate=st.booleans(),
 )
 def test_the_compiled_reader_changes_nothing_but_speed(
-    role: Role, kinds: list[tuple[int, bytes, bool]], cuts: list[int]
+    role: Role,
+    kinds: list[tuple[int, bytes, bool]],
+    cuts: list[int],
+    limit: int,
+    deflate: bool,
 ) -> None:
     stream = b"".join(frame_for(role, *kind) for kind in kinds)
     bounds = sorted({0, len(stream), *(c for c in cuts if c < len(stream))})
     chunks = [stream[a:b] for a, b in itertools.pairwise(bounds)]
-    compiled = outcome(Connection(role, max_message_size=LIMIT), chunks)
+    params = DeflateParams() if deflate else None
+    compiled = outcome(Connection(role, max_message_size=limit, deflate=params), chunks)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(connection, "_read_plain", None)
-        pure = outcome(Connection(role, max_message_size=LIMIT), chunks)
+        pure = outcome(Connection(role, max_message_size=limit, deflate=params), chunks)
     assert compiled == pure
 
 
@@ -240,6 +274,20 @@ def test_the_reader_stops_where_python_must_decide() -> None:
     assert read(head + b"\0" * 40, 0, True, 0, events) == 0
     assert read(bytearray(plain), 0, False, 0, []) == 0  # masked, but a server's expected
     assert read(memoryview(plain)[: len(plain) - 1], 0, True, 0, []) == len(wire(0x2, b"abc"))
+    big = wire(0x2, b"\x5a" * 70_000)
+    events.clear()
+    assert read(big, 0, True, 0, events) == len(big)  # no limit
+    assert events == [(WSMsgType.BINARY, b"\x5a" * 70_000, None)]
+    assert read(big, 0, True, 70_000 - 1, events) == 0  # over the limit: Python raises
+
+
+def test_messages_from_the_reader_are_plain_tuples_to_hash_and_compare() -> None:
+    events: list[WSMessage] = []
+    make_reader().read(wire(0x1, b"hi"), 0, True, 0, events)
+    (msg,) = events
+    assert msg == WSMessage(WSMsgType.TEXT, "hi", None)
+    assert hash(msg) == hash(WSMessage(WSMsgType.TEXT, "hi", None)) == hash(tuple(msg))
+    assert msg.type is WSMsgType.TEXT and msg.data == "hi" and msg.extra is None
 
 
 @pytest.mark.parametrize(
@@ -257,3 +305,14 @@ def test_reader_misuse_is_refused(args: tuple[object, ...], error: type[Exceptio
         make_reader().read(*args)
     with pytest.raises(TypeError, match="tuple subclass"):
         speedups.MessageReader(dict, 1, 2)
+    with pytest.raises(TypeError, match="not initialised"):
+        speedups.MessageReader.__new__(speedups.MessageReader).read(b"", 0, True, 0, [])
+    with pytest.raises(TypeError, match="initialised once"):
+        make_reader().__init__(WSMessage, 1, 2)
+
+
+def test_limits_beyond_any_buffer_or_none_mean_no_limit() -> None:
+    for limit in (None, 1 << 70, 0):
+        conn = Connection(Role.SERVER, max_message_size=limit)  # type: ignore[arg-type]
+        (msg,) = conn.receive_data(wire(0x2, b"z" * 70_000))
+        assert msg.data == b"z" * 70_000

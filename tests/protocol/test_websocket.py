@@ -8,6 +8,7 @@ that never answers and the heartbeat are checked without racing the kernel.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -390,6 +391,64 @@ async def test_large_and_small_messages_keep_their_order_through_a_full_socket(
     for payload in payloads:
         assert (await asyncio.wait_for(pair.client.receive(), 5)).data == payload
     await asyncio.wait_for(sending, 5)
+
+
+HEAD_LEN = 10  # a server's header for a 64-bit payload length
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        0,
+        1,
+        HEAD_LEN - 1,
+        HEAD_LEN,
+        HEAD_LEN + 1,
+        50_000,
+        HEAD_LEN + 70_000,
+        BlockingIOError,
+        InterruptedError,
+    ],
+)
+async def test_whatever_one_writev_takes_the_transport_sends_the_rest(
+    pair: Pair, outcome: int | type[OSError], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if pair.server._writev_fd < 0:
+        pytest.skip("this loop's transport gathers by itself")
+    real_writev = os.writev
+    calls: list[int] = []
+
+    def writev(fd: int, parts: list[bytes]) -> int:
+        calls.append(sum(map(len, parts)))
+        if not isinstance(outcome, int):
+            raise outcome()
+        return os.write(fd, b"".join(parts)[:outcome]) if outcome else 0
+
+    payload = os.urandom(70_000)
+    monkeypatch.setattr(os, "writev", writev)
+    await pair.server.send_bytes(payload)
+    monkeypatch.setattr(os, "writev", real_writev)
+    await pair.server.send_bytes(b"after")
+    assert calls == [HEAD_LEN + len(payload)]
+    assert (await asyncio.wait_for(pair.client.receive(), 5)).data == payload
+    assert (await asyncio.wait_for(pair.client.receive(), 5)).data == b"after"
+    assert pair.server.exception() is None
+
+
+async def test_a_failed_writev_is_the_reported_cause(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if pair.server._writev_fd < 0:
+        pytest.skip("this loop's transport gathers by itself")
+
+    def writev(fd: int, parts: list[bytes]) -> int:
+        pair.client.transport.abort()
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    monkeypatch.setattr(os, "writev", writev)
+    with contextlib.suppress(ConnectionClosed):
+        await pair.server.send_bytes(bytes(70_000))
+    assert isinstance(pair.server.exception(), ConnectionResetError)
 
 
 async def test_a_full_receive_queue_pauses_reading() -> None:

@@ -70,6 +70,18 @@ xor_mask_at(const unsigned char *src, unsigned char *dst, Py_ssize_t size,
     }
 }
 
+/* A new bytes object: ``size`` bytes of ``src`` XORed with ``key`` from ``offset``. */
+static PyObject *
+masked_bytes(const unsigned char *src, Py_ssize_t size, const unsigned char key[4],
+             Py_ssize_t offset)
+{
+    PyObject *result = PyBytes_FromStringAndSize(NULL, size);
+    if (result != NULL && size) {
+        xor_mask_at(src, (unsigned char *)PyBytes_AS_STRING(result), size, key, offset);
+    }
+    return result;
+}
+
 /* The 4-byte mask of ``obj``, copied into ``key``; -1 with an exception otherwise. */
 static int
 get_mask(PyObject *obj, unsigned char key[4])
@@ -117,11 +129,7 @@ apply_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
-    result = PyBytes_FromStringAndSize(NULL, data.len);
-    if (result != NULL && data.len) {
-        xor_mask_at((const unsigned char *)data.buf, (unsigned char *)PyBytes_AS_STRING(result),
-                    data.len, key, offset);
-    }
+    result = masked_bytes((const unsigned char *)data.buf, data.len, key, offset);
     PyBuffer_Release(&data);
     return result;
 }
@@ -462,14 +470,8 @@ frame_payload(const unsigned char *src, Py_ssize_t size, const unsigned char *ma
     PyObject *data;
     unsigned char small[256], *plain;
     if (!text) {
-        if (mask == NULL) {
-            return PyBytes_FromStringAndSize((const char *)src, size);
-        }
-        data = PyBytes_FromStringAndSize(NULL, size);
-        if (data != NULL) {
-            xor_mask_at(src, (unsigned char *)PyBytes_AS_STRING(data), size, mask, 0);
-        }
-        return data;
+        return mask == NULL ? PyBytes_FromStringAndSize((const char *)src, size)
+                            : masked_bytes(src, size, mask, 0);
     }
     if (mask == NULL) {
         plain = (unsigned char *)src;

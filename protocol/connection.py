@@ -84,8 +84,9 @@ _OPEN, _REMOTE_CLOSED = State.OPEN, State.REMOTE_CLOSED
 
 # The compiled loop over whole plain frames (a message each, nothing to decide):
 # read(src, pos, masked, max_size, events) -> where the first other frame starts.
-_read_plain: Callable[[bytes | bytearray | memoryview, int, bool, int, list[WSMessage]], int]
-_read_plain = None  # type: ignore[assignment]
+_read_plain: (
+    Callable[[bytes | bytearray | memoryview, int, bool, int, list[WSMessage]], int] | None
+) = None
 if HAS_SPEEDUPS:
     from ._speedups import MessageReader
 

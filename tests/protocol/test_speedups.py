@@ -303,6 +303,9 @@ def test_messages_from_the_reader_are_plain_tuples_to_hash_and_compare() -> None
 def test_reader_misuse_is_refused(args: tuple[object, ...], error: type[Exception]) -> None:
     with pytest.raises(error):
         make_reader().read(*args)
+
+
+def test_a_reader_is_initialised_once_and_before_use() -> None:
     with pytest.raises(TypeError, match="tuple subclass"):
         speedups.MessageReader(dict, 1, 2)
     with pytest.raises(TypeError, match="not initialised"):

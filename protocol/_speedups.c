@@ -153,20 +153,36 @@ typedef struct {
  * given the previous one back to the system (it trims the heap top past 2 MiB free), a
  * fifth of a 1 MiB echo's server time. So the last few payloads handed out stay here,
  * and one whose only reference left is this pool becomes the next payload of a size it
- * fits: nobody else can see its bytes change. At most SPARES of them, each at most
- * RECYCLE_MAX bytes, stay allocated. Free-threaded builds skip this (refcounts there do
- * not prove exclusive ownership). */
-#define SPARES 4
+ * fits: nobody else can see its bytes change. Eight slots cover an echo whose peer keeps
+ * eight 1 MiB messages in flight (the read queue and the transport hold them meanwhile);
+ * SPARE_BUDGET bounds the memory they keep. Free-threaded builds skip this (refcounts
+ * there do not prove exclusive ownership). */
+#define SPARES 8
+#define SPARE_BUDGET (16 << 20)
 #define RECYCLE_FROM 65536
 #define RECYCLE_MAX (4 << 20)
 
 typedef struct {
     PyObject *data;
     Py_ssize_t capacity;
+    unsigned long kept_at;  /* spare_clock when kept: the lowest is the oldest */
 } Spare;
 
 static Spare spares[SPARES];
-static int next_spare;
+static Py_ssize_t spare_bytes;  /* the capacities of the slots holding a payload */
+static unsigned long spare_clock;
+
+/* Empty a slot; returns its payload (a new reference, or NULL when it was empty). */
+static PyObject *
+pop_spare(Spare *spare)
+{
+    PyObject *data = spare->data;
+    if (data != NULL) {
+        spare->data = NULL;
+        spare_bytes -= spare->capacity;
+    }
+    return data;
+}
 
 /* The smallest unshared spare bytes object of capacity in [size, 2 * size), resized to
  * ``size``; NULL when there is none. */
@@ -184,9 +200,8 @@ reuse_spare(Py_ssize_t size, Py_ssize_t *capacity)
         }
     }
     if (best != NULL) {
-        PyObject *data = best->data;
-        best->data = NULL;
         *capacity = best->capacity;
+        PyObject *data = pop_spare(best);
         Py_SET_SIZE(data, size);
         PyBytes_AS_STRING(data)[size] = '\0';
         _Py_COMP_DIAG_PUSH  /* ob_shash is deprecated, still there, still cached */
@@ -201,7 +216,23 @@ reuse_spare(Py_ssize_t size, Py_ssize_t *capacity)
     return NULL;
 }
 
-/* Keep a payload being handed out as a spare: in an empty slot, else the oldest's. */
+/* The oldest payload kept other than ``keep``'s; NULL when there is none. */
+static Spare *
+oldest_spare(const Spare *keep)
+{
+    Spare *oldest = NULL;
+    for (int i = 0; i < SPARES; i++) {
+        Spare *spare = &spares[i];
+        if (spare != keep && spare->data != NULL
+            && (oldest == NULL || spare->kept_at < oldest->kept_at)) {
+            oldest = spare;
+        }
+    }
+    return oldest;
+}
+
+/* Keep a payload being handed out as a spare, in an empty slot or the oldest's, then
+ * drop the oldest others while over budget. */
 static void
 keep_spare(PyObject *data, Py_ssize_t capacity)
 {
@@ -213,12 +244,18 @@ keep_spare(PyObject *data, Py_ssize_t capacity)
         }
     }
     if (spare == NULL) {
-        spare = &spares[next_spare];
-        next_spare = (next_spare + 1) % SPARES;
+        spare = oldest_spare(NULL);
+        Py_DECREF(pop_spare(spare));
     }
     Py_INCREF(data);
-    Py_XSETREF(spare->data, data);
+    spare->data = data;
     spare->capacity = capacity;
+    spare->kept_at = ++spare_clock;
+    spare_bytes += capacity;
+    Spare *oldest;
+    while (spare_bytes > SPARE_BUDGET && (oldest = oldest_spare(spare)) != NULL) {
+        Py_DECREF(pop_spare(oldest));
+    }
 #else
     (void)data;
     (void)capacity;

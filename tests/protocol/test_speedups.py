@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import os
 import struct
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -153,6 +154,17 @@ def test_a_dropped_payload_is_reused_and_a_viewed_one_is_not() -> None:
     fresh = read_payload(os.urandom(3_000_000))
     assert id(fresh) != address
     assert bytes(view) == bytes(3_000_000)
+
+
+@pytest.mark.parametrize(("size", "pooled"), [(1_048_577, 8), (3_000_003, 5)])
+def test_the_spare_pool_keeps_the_newest_payloads_within_its_budget(size: int, pooled: int) -> None:
+    # An echo with eight 1 MiB messages in flight finds all eight spares again; larger
+    # ones are kept only up to 16 MiB in all. A pooled payload has one more reference.
+    held = [read_payload(os.urandom(size)) for _ in range(8)]
+    plain = [os.urandom(8) for _ in range(8)]
+    pairs = zip(held, plain, strict=True)
+    extra = [sys.getrefcount(data) - sys.getrefcount(p) for data, p in pairs]
+    assert extra == [0] * (8 - pooled) + [1] * pooled
 
 
 @pytest.mark.parametrize("second_size", [100_000, 65536, 99_999])

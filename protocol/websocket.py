@@ -17,7 +17,7 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .close import CloseCode
@@ -40,6 +40,9 @@ _OPEN, _CLOSING, _REMOTE_CLOSED, _CLOSED = (
 # From this payload size a frame's header and payload are written as two buffers
 # (one writev) instead of being joined: the join would copy the whole payload.
 _GATHER_FROM = 16 * 1024
+# A burst's answers (the cork) holding a large payload leave in one writev of up to this
+# many buffers; past it the kernel's walk costs more than the join (IOV_MAX is 1024).
+_WRITEV_MAX = 64
 
 
 _READ_SIZE = 256 * 1024
@@ -448,7 +451,7 @@ class WebSocket(asyncio.BufferedProtocol):
         else:
             self._writev(transport, (data, *more))
 
-    def _writev(self, transport: asyncio.Transport, parts: tuple[bytes, ...]) -> None:
+    def _writev(self, transport: asyncio.Transport, parts: Sequence[bytes]) -> None:
         """One writev for a transport whose writelines() would join the parts: when
         nothing is queued, the socket takes what it can and the transport the rest."""
         sent = 0
@@ -474,8 +477,14 @@ class WebSocket(asyncio.BufferedProtocol):
         if cork and transport is not None and not transport.is_closing():
             if len(cork) == 1:
                 transport.write(cork[0])
-            else:
+            elif (
+                self._gathers
+                or len(cork) > _WRITEV_MAX
+                or max(map(len, cork)) < _GATHER_FROM  # small ones join cheaper
+            ):
                 transport.writelines(cork)
+            else:  # a join would copy the large payloads
+                self._writev(transport, cork)
 
     def _drain_waiter_future(self) -> asyncio.Future[None]:
         if self._drain_waiter is None or self._drain_waiter.done():

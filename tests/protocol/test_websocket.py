@@ -369,14 +369,20 @@ async def test_send_waits_while_the_peer_does_not_read(pair: Pair) -> None:
     await asyncio.wait_for(pending, 5)
 
 
+def _stop_reading_with_small_buffers(pair: Pair) -> None:
+    """The client stops reading and both kernel buffers are small: the server's
+    socket soon takes only part of a write."""
+    pair.client.transport.pause_reading()
+    for end, option in ((pair.server, socket.SO_SNDBUF), (pair.client, socket.SO_RCVBUF)):
+        end.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, option, 32768)
+
+
 async def test_large_and_small_messages_keep_their_order_through_a_full_socket(
     pair: Pair,
 ) -> None:
     # Large payloads leave gathered with their header (writelines, or our own writev
     # where asyncio's would join them), partly taken by a full socket, the rest queued.
-    pair.client.transport.pause_reading()
-    for end, option in ((pair.server, socket.SO_SNDBUF), (pair.client, socket.SO_RCVBUF)):
-        end.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, option, 32768)
+    _stop_reading_with_small_buffers(pair)
     sizes = [70_000, 10, 300_000, 5, 20_000, 1_000_000, 3, 16 * 1024, 200] * 3
     payloads = [os.urandom(n) for n in sizes]
 
@@ -391,6 +397,41 @@ async def test_large_and_small_messages_keep_their_order_through_a_full_socket(
     for payload in payloads:
         assert (await asyncio.wait_for(pair.client.receive(), 5)).data == payload
     await asyncio.wait_for(sending, 5)
+
+
+async def test_answers_to_a_burst_of_large_messages_leave_whole_and_in_order(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A burst's answers holding large payloads leave in one writev where asyncio's
+    # writelines would join (copy) them; a full socket takes part, the transport the rest.
+    real_writev = os.writev
+    calls: list[int] = []
+
+    def writev(fd: int, parts: list[bytes]) -> int:
+        calls.append(len(parts))
+        return real_writev(fd, parts)
+
+    monkeypatch.setattr(os, "writev", writev)
+    _stop_reading_with_small_buffers(pair)
+    payloads = [os.urandom(n) for n in (70_000, 10, 300_000, 5, 20_000)]
+
+    async def echo_each() -> None:
+        for _ in payloads:
+            await pair.server.send_bytes(await pair.server.receive_bytes())
+
+    echoing = asyncio.ensure_future(echo_each())
+    await asyncio.sleep(0)  # the reader waits in receive()
+    pair.server.data_received(
+        b"".join(build_frame(Opcode.BINARY, p, masked=True) for p in payloads)
+    )
+    await asyncio.sleep(0.05)
+    # large payloads go as their own buffer, small ones joined with their header
+    assert calls == ([] if pair.server._writev_fd < 0 else [8])
+    pair.client.transport.resume_reading()
+    for payload in payloads:
+        assert (await asyncio.wait_for(pair.client.receive(), 5)).data == payload
+    await asyncio.wait_for(echoing, 5)
+    assert pair.server.exception() is None
 
 
 HEAD_LEN = 10  # a server's header for a 64-bit payload length

@@ -157,20 +157,21 @@ typedef struct {
  * eight 1 MiB messages in flight (the read queue and the transport hold them meanwhile);
  * SPARE_BUDGET bounds the memory they keep. Free-threaded builds skip this (refcounts
  * there do not prove exclusive ownership). */
-#define SPARES 8
-#define SPARE_BUDGET (16 << 20)
 #define RECYCLE_FROM 65536
 #define RECYCLE_MAX (4 << 20)
+#ifndef Py_GIL_DISABLED
+#define SPARES 8
+#define SPARE_BUDGET (16 << 20)
 
 typedef struct {
     PyObject *data;
     Py_ssize_t capacity;
-    unsigned long kept_at;  /* spare_clock when kept: the lowest is the oldest */
+    unsigned long long kept_at;  /* spare_clock when kept: the lowest is the oldest */
 } Spare;
 
 static Spare spares[SPARES];
 static Py_ssize_t spare_bytes;  /* the capacities of the slots holding a payload */
-static unsigned long spare_clock;
+static unsigned long long spare_clock;
 
 /* Empty a slot; returns its payload (a new reference, or NULL when it was empty). */
 static PyObject *
@@ -189,7 +190,6 @@ pop_spare(Spare *spare)
 static PyObject *
 reuse_spare(Py_ssize_t size, Py_ssize_t *capacity)
 {
-#ifndef Py_GIL_DISABLED
     Spare *best = NULL;
     for (int i = 0; i < SPARES; i++) {
         Spare *spare = &spares[i];
@@ -210,9 +210,6 @@ reuse_spare(Py_ssize_t size, Py_ssize_t *capacity)
         _Py_COMP_DIAG_POP
         return data;
     }
-#endif
-    (void)size;
-    (void)capacity;
     return NULL;
 }
 
@@ -236,7 +233,6 @@ oldest_spare(const Spare *keep)
 static void
 keep_spare(PyObject *data, Py_ssize_t capacity)
 {
-#ifndef Py_GIL_DISABLED
     Spare *spare = NULL;
     for (int i = 0; i < SPARES && spare == NULL; i++) {
         if (spares[i].data == NULL) {
@@ -256,11 +252,23 @@ keep_spare(PyObject *data, Py_ssize_t capacity)
     while (spare_bytes > SPARE_BUDGET && (oldest = oldest_spare(spare)) != NULL) {
         Py_DECREF(pop_spare(oldest));
     }
+}
 #else
+static PyObject *
+reuse_spare(Py_ssize_t size, Py_ssize_t *capacity)
+{
+    (void)size;
+    (void)capacity;
+    return NULL;
+}
+
+static void
+keep_spare(PyObject *data, Py_ssize_t capacity)
+{
     (void)data;
     (void)capacity;
-#endif
 }
+#endif
 
 static int
 payload_init(PayloadBuffer *self, PyObject *args, PyObject *kwds)
@@ -692,6 +700,10 @@ static struct PyModuleDef speedups_module = {
     "Compiled hot loops for tidewire.protocol (optional).",
     -1,
     speedups_methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
 };
 
 PyMODINIT_FUNC

@@ -460,12 +460,16 @@ class WebSocket(asyncio.BufferedProtocol):
                 sent = os.writev(self._writev_fd, parts)
             except (BlockingIOError, InterruptedError):
                 pass
-            except OSError as exc:  # the transport's write meets the failure and closes;
+            except OSError as exc:
                 if self._exception is None:  # the cause is ours to report
                     self._exception = exc
+                transport.writelines(parts)  # one write, which meets the failure and closes
+                return
         for part in parts:
             if sent >= len(part):
                 sent -= len(part)
+            elif transport.is_closing():  # a write failed and closed it: no more to try
+                return
             else:
                 transport.write(memoryview(part)[sent:] if sent else part)
                 sent = 0
@@ -478,7 +482,7 @@ class WebSocket(asyncio.BufferedProtocol):
             if len(cork) == 1:
                 transport.write(cork[0])
             elif (
-                self._gathers
+                self._writev_fd < 0
                 or len(cork) > _WRITEV_MAX
                 or max(map(len, cork)) < _GATHER_FROM  # small ones join cheaper
             ):

@@ -399,6 +399,19 @@ async def test_large_and_small_messages_keep_their_order_through_a_full_socket(
     await asyncio.wait_for(sending, 5)
 
 
+async def _echo_a_burst(ws: WebSocket, payloads: list[bytes]) -> asyncio.Task[None]:
+    """``ws`` reads ``payloads`` from one read and echoes each: answers into the cork."""
+
+    async def echo_each() -> None:
+        for _ in payloads:
+            await ws.send_bytes(await ws.receive_bytes())
+
+    echoing = asyncio.ensure_future(echo_each())
+    await asyncio.sleep(0)  # the reader waits in receive()
+    ws.data_received(b"".join(build_frame(Opcode.BINARY, p, masked=True) for p in payloads))
+    return echoing
+
+
 async def test_answers_to_a_burst_of_large_messages_leave_whole_and_in_order(
     pair: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -414,16 +427,7 @@ async def test_answers_to_a_burst_of_large_messages_leave_whole_and_in_order(
     monkeypatch.setattr(os, "writev", writev)
     _stop_reading_with_small_buffers(pair)
     payloads = [os.urandom(n) for n in (70_000, 10, 300_000, 5, 20_000)]
-
-    async def echo_each() -> None:
-        for _ in payloads:
-            await pair.server.send_bytes(await pair.server.receive_bytes())
-
-    echoing = asyncio.ensure_future(echo_each())
-    await asyncio.sleep(0)  # the reader waits in receive()
-    pair.server.data_received(
-        b"".join(build_frame(Opcode.BINARY, p, masked=True) for p in payloads)
-    )
+    echoing = await _echo_a_burst(pair.server, payloads)
     await asyncio.sleep(0.05)
     # large payloads go as their own buffer, small ones joined with their header
     assert calls == ([] if pair.server._writev_fd < 0 else [8])
@@ -490,6 +494,19 @@ async def test_a_failed_writev_is_the_reported_cause(
     with contextlib.suppress(ConnectionClosed):
         await pair.server.send_bytes(bytes(70_000))
     assert isinstance(pair.server.exception(), ConnectionResetError)
+
+
+async def test_a_burst_answered_into_a_broken_socket_fails_once(
+    pair: Pair, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The writev fails: the transport gets the answers as one write, which fails and
+    # closes it, not one failing (and, past five, logged) write per buffer.
+    pair.server.transport.get_extra_info("socket").shutdown(socket.SHUT_WR)
+    echoing = await _echo_a_burst(pair.server, [os.urandom(20_000) for _ in range(30)])
+    with contextlib.suppress(ConnectionClosed):
+        await asyncio.wait_for(echoing, 5)
+    assert isinstance(pair.server.exception(), BrokenPipeError)
+    assert not [r for r in caplog.records if "raised exception" in r.getMessage()]
 
 
 async def test_a_full_receive_queue_pauses_reading() -> None:

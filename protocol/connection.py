@@ -214,6 +214,8 @@ class Connection:
             if self._remaining < 0:
                 if _read_plain is not None and not self._msg_opcode:
                     pos = _read_plain(src, pos, not self._client, self._max_size, events)
+                    if pos == end:
+                        return pos
                 fields = read_header(src, pos)
                 if fields is None:
                     return pos

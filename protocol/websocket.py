@@ -17,7 +17,7 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from .close import CloseCode
@@ -205,7 +205,7 @@ class WebSocket(asyncio.BufferedProtocol):
             self._handle(self._conn.payload_received(nbytes))
             return
         view = self._read_view[:nbytes]
-        self.data_received(bytes(view) if nbytes < _COPY_BELOW else view)
+        self._handle(self._conn.receive_data(bytes(view) if nbytes < _COPY_BELOW else view))
 
     def data_received(self, data: bytes | memoryview) -> None:
         self._handle(self._conn.receive_data(data))
@@ -306,8 +306,13 @@ class WebSocket(asyncio.BufferedProtocol):
             transport.write(frame)
         self._on_closed()
 
-    async def receive(self, timeout: float | None = None) -> WSMessage:
+    def receive(self, timeout: float | None = None) -> Coroutine[Any, Any, WSMessage]:
         """The next message; CLOSED once the connection is over. Raises TimeoutError."""
+        return self._receive(timeout, False)
+
+    async def _receive(self, timeout: float | None, iterating: bool) -> WSMessage:
+        # One coroutine for both receive() and the async iterator: a message reaches
+        # the application through one frame less, on every message.
         if self._queue:
             msg = self._queue.pop(0)
             if msg.type is _CLOSE or msg.type is _ERROR:
@@ -316,27 +321,30 @@ class WebSocket(asyncio.BufferedProtocol):
                 self._reading_paused = False
                 if self._transport is not None:
                     self._transport.resume_reading()
-            return msg
-        if self._lost or self._conn.state >= State.REMOTE_CLOSED:
-            return CLOSED_MESSAGE
-        if self._transport is None:
-            raise RuntimeError("the WebSocket is not connected yet (prepare or connect first)")
-        if self._waiter is not None:
-            raise RuntimeError("another task is already waiting in receive()")
-        waiter: asyncio.Future[WSMessage] = self._loop.create_future()
-        self._waiter = waiter
-        timeout = timeout if timeout is not None else self._receive_timeout
-        handle = (
-            self._loop.call_later(timeout, self._receive_timed_out, waiter)
-            if timeout is not None
-            else None
-        )
-        try:
-            return await waiter
-        finally:
-            self._waiter = None
-            if handle is not None:
-                handle.cancel()
+        elif self._lost or self._conn.state >= State.REMOTE_CLOSED:
+            msg = CLOSED_MESSAGE
+        else:
+            if self._transport is None:
+                raise RuntimeError("the WebSocket is not connected yet (prepare or connect first)")
+            if self._waiter is not None:
+                raise RuntimeError("another task is already waiting in receive()")
+            waiter: asyncio.Future[WSMessage] = self._loop.create_future()
+            self._waiter = waiter
+            timeout = timeout if timeout is not None else self._receive_timeout
+            handle = (
+                self._loop.call_later(timeout, self._receive_timed_out, waiter)
+                if timeout is not None
+                else None
+            )
+            try:
+                msg = await waiter
+            finally:
+                self._waiter = None
+                if handle is not None:
+                    handle.cancel()
+        if iterating and msg.type in _END_OF_ITERATION:
+            raise StopAsyncIteration
+        return msg
 
     @staticmethod
     def _receive_timed_out(waiter: asyncio.Future[WSMessage]) -> None:
@@ -367,11 +375,8 @@ class WebSocket(asyncio.BufferedProtocol):
     def __aiter__(self) -> WebSocket:
         return self
 
-    async def __anext__(self) -> WSMessage:
-        msg = await self.receive()
-        if msg.type in _END_OF_ITERATION:
-            raise StopAsyncIteration
-        return msg
+    def __anext__(self) -> Coroutine[Any, Any, WSMessage]:
+        return self._receive(None, True)
 
     # -- sending -----------------------------------------------------------------
 

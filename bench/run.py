@@ -31,6 +31,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from clients import echo_duration
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 PY = sys.executable
@@ -182,7 +184,7 @@ def bench_server_rows(table: Table, gen: LoadGen, servers: Servers, loop: str, a
     ports = {name: servers.start(script, loop, name)[0] for name, script in SERVER_SCRIPTS.items()}
     with stage(f"echo ({loop})"):
         for label, size, conns, window in ECHO_ROWS:
-            duration = a.duration * (2 if size >= 65536 else 1)
+            duration = echo_duration(a.duration, size)
             for _ in range(a.runs):
                 for name, port in ports.items():
                     args = dict(size=size, conns=conns, window=window, warmup=a.warmup)

@@ -272,6 +272,13 @@ async def test_only_one_reader(pair: Pair) -> None:
     assert (await task).data == "for the first"
 
 
+async def test_receive_runs_as_a_task(pair: Pair) -> None:
+    # create_task() takes coroutines only: receive() must go on returning one.
+    task = asyncio.create_task(pair.server.receive())
+    await pair.client.send_str("to the task")
+    assert (await asyncio.wait_for(task, 5)).data == "to the task"
+
+
 async def test_not_started() -> None:
     ws = WebSocket(Role.SERVER)
     with pytest.raises(RuntimeError, match="not connected"):

@@ -88,6 +88,7 @@ class WebSocket(asyncio.BufferedProtocol):
 
     # Slots, not a __dict__: there is one of these per open connection.
     __slots__ = (
+        "_abort_handle",
         "_answer_handle",
         "_autoping",
         "_close_called",
@@ -161,6 +162,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self._exception: BaseException | None = None
         self._heartbeat_handle: asyncio.TimerHandle | None = None
         self._answer_handle: asyncio.TimerHandle | None = None
+        self._abort_handle: asyncio.TimerHandle | None = None
         self._ping_sent_at = 0.0
         self._last_seen = 0.0
 
@@ -249,8 +251,9 @@ class WebSocket(asyncio.BufferedProtocol):
         if exc is not None and self._exception is None:
             self._exception = exc
         self._cancel_heartbeat()
-        if self._answer_handle is not None:
-            self._answer_handle.cancel()
+        for handle in (self._answer_handle, self._abort_handle):
+            if handle is not None:
+                handle.cancel()
         self._resolve(self._closed_waiter)
         self._resolve(self._lost_waiter)
         self._resolve(self._drain_waiter)
@@ -338,6 +341,12 @@ class WebSocket(asyncio.BufferedProtocol):
             )
             try:
                 msg = await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                    # Delivered in the turn the reader was cancelled: the next receive
+                    # gets it, as if it had come a moment later.
+                    self._queue.insert(0, waiter.result())
+                raise
             finally:
                 self._waiter = None
                 if handle is not None:
@@ -385,14 +394,14 @@ class WebSocket(asyncio.BufferedProtocol):
             raise TypeError(f"send_str takes str, not {type(data).__name__}")
         self._write_message(data)
         if self._writing_paused:
-            await self._wait(self._drain_waiter_future())
+            await self._drain()
 
     async def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
         if isinstance(data, str):
             raise TypeError("send_bytes takes bytes-like data, not str")
         self._write_message(data)
         if self._writing_paused:
-            await self._wait(self._drain_waiter_future())
+            await self._drain()
 
     async def send_json(self, data: Any, *, dumps: Callable[[Any], str] = json.dumps) -> None:
         await self.send_str(dumps(data))
@@ -418,7 +427,7 @@ class WebSocket(asyncio.BufferedProtocol):
         """
         self.write_frame(frame, *more)
         if self._writing_paused:
-            await self._wait(self._drain_waiter_future())
+            await self._drain()
 
     def abort(self) -> None:
         """Drop the connection at once, without a closing handshake: for a peer that
@@ -495,10 +504,14 @@ class WebSocket(asyncio.BufferedProtocol):
             else:  # a join would copy the large payloads
                 self._writev(transport, cork)
 
-    def _drain_waiter_future(self) -> asyncio.Future[None]:
+    async def _drain(self) -> None:
+        """Wait while the transport is paused. A connection lost meanwhile fails the
+        send: what it wrote may still have been in the buffer the transport dropped."""
         if self._drain_waiter is None or self._drain_waiter.done():
             self._drain_waiter = self._loop.create_future()
-        return self._drain_waiter
+        await self._wait(self._drain_waiter)
+        if self._lost:
+            raise ConnectionClosed(self._conn.close_code, self._conn.close_reason)
 
     @property
     def write_buffer_size(self) -> int:
@@ -509,35 +522,44 @@ class WebSocket(asyncio.BufferedProtocol):
     # -- closing -----------------------------------------------------------------
 
     async def close(self, *, code: int = CloseCode.OK, message: bytes | str = b"") -> bool:
-        """Close with the closing handshake; False when it was already closed."""
+        """Close with the closing handshake; False when it was already closed.
+
+        However it ends (the handshake done, ``close_timeout``, a cancel), the TCP
+        connection does not outlive it.
+        """
         if self._close_called or self._lost:
             return False
-        self._close_called = True
         reason = message.decode("utf-8") if isinstance(message, bytes) else message
         conn = self._conn
-        if conn.state is State.OPEN:
+        # Framed first: a bad code or reason raises before anything is marked closed.
+        frame = conn.send_close(code, reason) if conn.state is State.OPEN else b""
+        self._close_called = True
+        if frame:
             try:
-                self.write_frame(conn.send_close(code, reason))
+                self.write_frame(frame)
             except ConnectionClosed:
                 return False
-            if self._reading_paused and self._transport is not None:
-                # A full queue must not hide the peer's answer; what it still sends
-                # before that is dropped (see data_received), so nothing piles up.
-                self._reading_paused = False
-                self._transport.resume_reading()
-            if self._closed_waiter is None:
-                self._closed_waiter = self._loop.create_future()
-            await self._wait(self._closed_waiter, self._close_timeout)
-        elif conn.state is State.REMOTE_CLOSED:
-            self._answer_close()
-        if not self._lost and conn.state is State.CLOSED:
-            self._on_closed()
-            if not self._server and self._lost_waiter is not None:
+        try:
+            if frame:
+                if self._reading_paused and self._transport is not None:
+                    # A full queue must not hide the peer's answer; what it still sends
+                    # before that is dropped (see data_received), so nothing piles up.
+                    self._reading_paused = False
+                    self._transport.resume_reading()
+                if self._closed_waiter is None:
+                    self._closed_waiter = self._loop.create_future()
+                await self._wait(self._closed_waiter, self._close_timeout)
+            elif conn.state is State.REMOTE_CLOSED:
+                self._answer_close()
+            if not self._lost and conn.state is State.CLOSED:
+                self._on_closed()
+                if self._lost_waiter is None:
+                    self._lost_waiter = self._loop.create_future()
                 await self._wait(self._lost_waiter, self._close_timeout)
-        self._cancel_heartbeat()
-        transport = self._transport
-        if transport is not None and not self._lost and not transport.is_closing():
-            transport.abort()  # the peer did not finish the handshake in time
+        finally:
+            self._cancel_heartbeat()
+            if self._transport is not None and not self._lost:
+                self._transport.abort()  # the peer was too slow, or we were cancelled
         return True
 
     def _on_closed(self) -> None:
@@ -556,7 +578,7 @@ class WebSocket(asyncio.BufferedProtocol):
             transport.close()
         elif self._lost_waiter is None:
             self._lost_waiter = self._loop.create_future()
-            self._loop.call_later(self._close_timeout, self._abort_if_open)
+            self._abort_handle = self._loop.call_later(self._close_timeout, self._abort_if_open)
 
     def _abort_if_open(self) -> None:
         if not self._lost and self._transport is not None:
@@ -579,6 +601,9 @@ class WebSocket(asyncio.BufferedProtocol):
         """Ping when the peer has been silent for ``heartbeat`` seconds; no pong
         within half of it fails the connection."""
         assert self._heartbeat is not None
+        if self._conn.state is not State.OPEN:  # the closing handshake has its own timeout
+            self._heartbeat_handle = None
+            return
         now = self._loop.time()
         if self._ping_sent_at:
             if self._last_seen < self._ping_sent_at:
@@ -607,7 +632,8 @@ class WebSocket(asyncio.BufferedProtocol):
         self._deliver(WSMessage(WSMsgType.ERROR, self._exception, None))
         self._uncork()
         if self._transport is not None:
-            self._transport.close()
+            # Not close(): that would wait to flush what a dead peer will never read.
+            self._transport.abort()
 
     def _cancel_heartbeat(self) -> None:
         if self._heartbeat_handle is not None:

@@ -9,7 +9,9 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
+from server_support import Serve
 
 from tidewire.client import WSServerHandshakeError
 from tidewire.protocol import WebSocketTimeoutError, WSMsgType
@@ -230,3 +232,27 @@ async def test_frames_sent_with_the_upgrade_request_are_read(tw_client: Client) 
     assert answer.startswith(b"HTTP/1.1 101")
     assert await reader.readexactly(7) == b"\x81\x05early"
     writer.close()
+
+
+async def test_the_heartbeat_stops_once_the_peer_has_closed(serve: Serve) -> None:
+    # The peer's close waits behind a message the handler is slow on. aiohttp's
+    # close() answers no pings meanwhile: a heartbeat still running would call it dead
+    # and turn its clean 1000 into 1006 on both sides.
+    ended = asyncio.get_running_loop().create_future()
+
+    async def slow(request: Request) -> WebSocketResponse:
+        ws = WebSocketResponse(heartbeat=0.2)
+        await ws.prepare(request)
+        async for _ in ws:
+            await asyncio.sleep(0.6)
+        ended.set_result((ws.close_code, ws.exception()))
+        return ws
+
+    served = await serve(app_with(slow))
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(f"{served.url}/ws")
+        await ws.send_str("work")
+        await asyncio.sleep(0.05)
+        await asyncio.wait_for(ws.close(), 3)
+        assert ws.close_code == 1000
+    assert await asyncio.wait_for(ended, 3) == (1000, None)

@@ -136,10 +136,15 @@ class CookieJar:
         if max_age:
             try:
                 return time.time() + int(max_age)
-            except ValueError:
+            except (ValueError, OverflowError):
                 pass
         parsed = parsedate_tz(morsel["expires"].replace("-", " ")) if morsel["expires"] else None
-        return None if parsed is None else float(mktime_tz(parsed))
+        if parsed is None:
+            return None
+        try:
+            return float(mktime_tz(parsed))
+        except (ValueError, OverflowError):  # a date past what the platform keeps
+            return None
 
     def filter_cookies(self, request_url: URL) -> SimpleCookie:
         """The cookies a request to ``request_url`` carries, longest path first."""

@@ -6,12 +6,14 @@ import asyncio
 import json as json_module
 import ssl as ssl_module
 import warnings
+import weakref
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from tidewire.protocol.close import CloseCode
 from tidewire.protocol.http import LAST_CHUNK, build_head, encode_chunk
 
 from .auth import BasicAuth
@@ -30,7 +32,7 @@ from .payload import NO_BODY, Body, make_body
 from .protocol import ResponseHandler, ResponseHead
 from .response import ClientResponse
 from .timeouts import DEFAULT_TIMEOUT, ClientTimeout, Deadline, guard
-from .websocket import WSConnect, ws_connect
+from .websocket import ClientWebSocketResponse, WSConnect, ws_connect
 
 StrOrURL = str | URL
 HeadersArg = Mapping[str, str] | Iterable[tuple[str, str]] | None
@@ -61,6 +63,12 @@ class UpgradeResult(NamedTuple):
 
 def _origin(url: URL) -> tuple[str, str | None, int | None]:
     return url.scheme, url.raw_host, url.port
+
+
+def _becomes_get(status: int, method: str) -> bool:
+    """RFC 9110 15.4: a 303 is followed with a GET (a HEAD stays a HEAD); a 301 or 302
+    turns a POST into a GET, as browsers do, and keeps any other method."""
+    return (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST")
 
 
 def _host_header(url: URL) -> str:
@@ -119,6 +127,8 @@ class ClientSession:
         self._timeout = timeout
         self._auto_decompress = auto_decompress
         self._max_redirects = max_redirects
+        # Open outside the pool, so the connector does not close them: close() does.
+        self._websockets: weakref.WeakSet[ClientWebSocketResponse] = weakref.WeakSet()
         self._closed = False
 
     def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
@@ -132,9 +142,12 @@ class ClientSession:
         await self.close()
 
     async def close(self) -> None:
-        """Close the pool's connections (when the session owns the connector)."""
+        """Close the WebSockets opened through this session (code 1001, going away)
+        and the pool's connections (when the session owns the connector)."""
         if not self._closed:
             self._closed = True
+            closing = [ws.close(code=CloseCode.GOING_AWAY) for ws in list(self._websockets)]
+            await asyncio.gather(*closing, return_exceptions=True)
             if self._connector_owner:
                 await self._connector.close()
 
@@ -209,6 +222,9 @@ class ClientSession:
             raise RuntimeError("Session is closed")
         http_url = url.with_scheme({"ws": "http", "wss": "https"}.get(url.scheme, url.scheme))
         http_url = self._make_url(http_url, None)
+        if not url.is_absolute():  # resolved against base_url, in its ws form
+            scheme = http_url.scheme
+            url = http_url.with_scheme({"http": "ws", "https": "wss"}.get(scheme, scheme))
         loop = asyncio.get_running_loop()
         deadline = Deadline(loop, timeout)
         request_headers = self._request_headers(url, headers, auth, None)
@@ -271,12 +287,12 @@ class ClientSession:
         if self._auto_decompress:
             merged.setdefault("Accept-Encoding", "gzip, deflate")
         merged.setdefault("User-Agent", USER_AGENT)
-        cookie = self._cookie_jar.cookie_header(url)
+        parts = [merged.pop("Cookie", ""), self._cookie_jar.cookie_header(url)]
         if cookies:
-            extra = "; ".join(f"{name}={value}" for name, value in cookies.items())
-            cookie = f"{cookie}; {extra}" if cookie else extra
+            parts.extend(f"{name}={value}" for name, value in cookies.items())
+        cookie = "; ".join(part for part in parts if part)
         if cookie:
-            merged["Cookie"] = cookie
+            merged["Cookie"] = cookie  # one header: the user's own first, then the jar's
         if strip_auth:
             merged.popall("Authorization", None)
             return merged
@@ -365,7 +381,7 @@ class ClientSession:
             target = url.join(URL(location))
             if target.scheme not in ("http", "https"):
                 raise InvalidURL(f"Redirect to a non-HTTP URL: {location!r}")
-            if response.status not in (307, 308) and method != "HEAD":
+            if _becomes_get(response.status, method):
                 method, body = "GET", NO_BODY
             if _origin(target) != _origin(url):
                 strip_auth = True  # credentials are for the origin they were given for

@@ -36,7 +36,7 @@ DEFAULT_TIMEOUT = ClientTimeout(total=30.0)
 class ClientWebSocketResponse(WebSocket):
     """A connected client WebSocket; ``async with`` closes it on the way out."""
 
-    __slots__ = ()
+    __slots__ = ("__weakref__",)  # its session keeps a weak reference, to close it
 
     async def __aenter__(self) -> ClientWebSocketResponse:
         return self
@@ -158,4 +158,5 @@ async def _connect(
         deflate=agreement.deflate,
         subprotocol=agreement.subprotocol,
     )
+    session._websockets.add(ws)
     return ws

@@ -93,6 +93,10 @@ class StreamReader:
 
     def feed_eof(self) -> None:
         self._eof = True
+        if self._paused:  # nothing more comes: the connection reads on, for what follows
+            self._paused = False
+            assert self._flow is not None
+            self._flow.resume_reading()
         self._wake()
 
     def set_exception(self, exc: BaseException) -> None:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from http.cookies import SimpleCookie
+from typing import Any
 
+import pytest
+from client_servers import aiohttp_server, raw_server, read_request
 from yarl import URL
 
 from tidewire.client import ClientSession, CookieJar
@@ -106,3 +111,39 @@ async def test_session_and_request_cookies(server: URL) -> None:
 async def test_default_jar_ignores_ip_hosts(server: URL, session: ClientSession) -> None:
     await (await session.get(server / "set-cookie")).read()
     assert len(session.cookie_jar) == 0
+
+
+def _chunked_with(cookie: str) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+            + f"Set-Cookie: {cookie}\r\n\r\n5\r\nhello\r\n".encode()
+        )
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    "cookie", ["a=b; Expires=Fri, 1 Jan 99999 00:00:00 GMT", "a=b; Max-Age=" + "9" * 400]
+)
+async def test_a_cookie_expiring_out_of_range_is_a_session_cookie(cookie: str) -> None:
+    async with raw_server(_chunked_with(cookie)) as url, ClientSession() as session:
+        async with session.get(url.with_host("localhost") / "x") as response:
+            assert await response.read() == b"hello"
+        assert session.connector.in_use == 0
+        assert session.cookie_jar.filter_cookies(url.with_host("localhost"))["a"].value == "b"
+
+
+async def test_an_explicit_cookie_header_goes_out_with_the_jars_cookies() -> None:
+    async with aiohttp_server() as url, ClientSession(cookie_jar=CookieJar(unsafe=True)) as session:
+        async with session.get(url / "set-cookie") as r:
+            await r.read()  # the jar now holds session=abc123 for this host
+        async with session.get(url / "echo", headers={"Cookie": "explicit=1"}) as r:
+            sent = (await r.json())["headers"]["Cookie"]
+    assert sent == "explicit=1; session=abc123"

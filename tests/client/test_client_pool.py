@@ -8,7 +8,7 @@ import pytest
 from client_servers import raw_server, read_request, respond
 from yarl import URL
 
-from tidewire.client import ClientSession, ServerDisconnectedError, TCPConnector
+from tidewire.client import ClientSession, ClientTimeout, ServerDisconnectedError, TCPConnector
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
@@ -188,3 +188,27 @@ async def test_shared_connector_outlives_a_session(server: URL) -> None:
         await (await session.get(server / "hello")).read()
     assert not connector.closed and connector.idle == 1
     await connector.close()
+
+
+async def _keep_alive_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    bodies = {b"/big": b"x" * 400_000, b"/small": b"small"}
+    while True:
+        head = await reader.readuntil(b"\r\n\r\n")
+        body = bodies[head.split(b" ")[1]]
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+
+
+async def test_a_connection_whose_large_body_went_unread_serves_the_next_request() -> None:
+    # The body filled the reader past its high-water mark, so reading was paused,
+    # then all of it arrived: the connection goes back to the pool reading again.
+    async with raw_server(_keep_alive_server) as url, ClientSession() as session:
+        async with session.get(url / "big") as response:
+            assert response.status == 200
+            for _ in range(100):
+                if response.content.is_eof():
+                    break
+                await asyncio.sleep(0.01)
+        async with session.get(url / "small", timeout=ClientTimeout(total=2)) as response:
+            assert await response.read() == b"small"
+        assert session.connector.in_use == 0

@@ -98,3 +98,15 @@ async def test_redirect_to_another_scheme_is_refused() -> None:
     async with raw_server(handler) as url, ClientSession() as session:
         with pytest.raises(InvalidURL):
             await session.get(url)
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+@pytest.mark.parametrize("status", [301, 302])
+async def test_a_301_or_302_keeps_any_method_but_post(method: str, status: int) -> None:
+    async with (
+        aiohttp_server() as url,
+        ClientSession() as session,
+        session.request(method, url / f"redirect/{status}", data=b"payload") as r,
+    ):
+        echoed = await r.json()
+    assert (echoed["method"], echoed["body"]) == (method, "payload")

@@ -8,7 +8,8 @@ import base64
 import contextlib
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -18,6 +19,7 @@ from yarl import URL
 from tidewire.client import (
     BasicAuth,
     ClientSession,
+    CookieJar,
     ServerTimeoutError,
     WSMsgType,
     WSServerHandshakeError,
@@ -179,3 +181,54 @@ async def test_headers_auth_and_origin_reach_the_server() -> None:
     assert seen["X-Session"] == "s"
     assert seen["Origin"] == "http://o.test"
     assert BasicAuth.decode(seen["Authorization"]) == BasicAuth("user", "pass")
+
+
+def _upgrading(heads: list[str], *, then: Callable[[], Awaitable[None]] | None = None) -> Any:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await read_request(reader)
+        heads.append(head.decode("latin-1"))
+        match = re.search(rb"Sec-WebSocket-Key: (\S+)", head)
+        assert match is not None
+        await respond(
+            writer,
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade"
+            + f"\r\nSec-WebSocket-Accept: {accept_key(match.group(1).decode())}\r\n\r\n".encode(),
+        )
+        while await reader.read(65536):
+            pass
+        if then is not None:
+            await then()
+
+    return handler
+
+
+def _header(head: str, name: str) -> str | None:
+    found = re.search(rf"^{name}: ?(.*)\r$", head, re.M | re.I)
+    return None if found is None else found.group(1)
+
+
+async def test_a_relative_ws_connect_sends_host_and_cookies_of_the_base_url() -> None:
+    heads: list[str] = []
+    async with raw_server(_upgrading(heads)) as url:
+        jar = CookieJar(unsafe=True)
+        jar.update_cookies({"sid": "abc"}, url)
+        async with ClientSession(base_url=url, cookie_jar=jar) as session:
+            ws = await session.ws_connect("/ws", timeout=2, close_timeout=0.1)
+            assert ws.closed is False
+            await asyncio.wait_for(ws.close(), 2)
+    assert _header(heads[0], "Host") == f"127.0.0.1:{url.port}"
+    assert _header(heads[0], "Cookie") == "sid=abc"
+
+
+async def test_closing_the_session_closes_its_websockets() -> None:
+    ended = asyncio.Event()
+
+    async def set_ended() -> None:
+        ended.set()
+
+    async with raw_server(_upgrading([], then=set_ended)) as url:
+        session = ClientSession()
+        ws = await session.ws_connect(url.with_scheme("ws") / "ws", close_timeout=0.1)
+        await session.close()
+        assert ws.closed
+        await asyncio.wait_for(ended.wait(), 1)  # the server saw the socket close

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from httptools import HttpParserCallbackError, HttpParserError, HttpParserUpgrade, HttpRequestParser
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from tidewire.protocol.http import header_tokens
 from tidewire.server.exceptions import (
     HTTPBadRequest,
     HTTPException,
@@ -181,6 +182,7 @@ class HTTPProtocol(asyncio.Protocol):
         "_queue",
         "_reading_paused",
         "_server",
+        "_skipped",
         "_timer",
         "_upgrade_buffer",
         "_upgraded",
@@ -209,6 +211,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._idle_since = 0.0
         self._parsing: Request | None = None
         self._body_size = 0
+        self._skipped = 0  # body bytes still to come that llhttp skips (see on_upgrade)
         # A list, not a deque: at most max_pipelined long, and an empty deque costs
         # 600 bytes on every connection, upgraded ones included.
         self._queue: list[Request | HTTPException] = []
@@ -251,6 +254,10 @@ class HTTPProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._upgrade_buffer is not None:
             self._upgrade_buffer += data
+            if self._skipped:
+                self._take_skipped()
+            elif len(self._upgrade_buffer) > self._limits.body_high_water:
+                self.pause_reading()  # until the handler upgrades or the connection ends
             return
         parser = self._parser
         if parser is None:
@@ -261,6 +268,8 @@ class HTTPProtocol(asyncio.Protocol):
         except HttpParserUpgrade as exc:
             self._parser = None
             self._upgrade_buffer = bytearray(data[exc.args[0] :])
+            if self._skipped:
+                self._take_skipped()
         except HttpParserCallbackError as exc:
             cause = exc.__context__
             if isinstance(cause, HTTPException):
@@ -280,9 +289,13 @@ class HTTPProtocol(asyncio.Protocol):
         self._kick()
 
     def eof_received(self) -> bool:
-        """Keep the write side open if the client half-closed after a request."""
+        """Keep the write side open if the client half-closed after a request; a body
+        cut short by it fails, so its handler does not wait for the rest for ever."""
         self._peer_eof = True
-        return self._parser is not None and (self._busy or bool(self._queue))
+        answering = self._parser is not None and (self._busy or bool(self._queue))
+        if self._parsing is not None and (self._parser is not None or self._skipped):
+            self._fail(HTTPBadRequest(text="400: the request body ended early"))
+        return answering
 
     def _kick(self) -> None:
         """Start answering the queue unless a task already does."""
@@ -329,8 +342,8 @@ class HTTPProtocol(asyncio.Protocol):
         if chunked:
             if minor == 0:
                 raise HTTPBadRequest(text="400: Transfer-Encoding in an HTTP/1.0 request")
-            codings = [t.strip().lower() for t in headers["Transfer-Encoding"].split(",")]
-            if codings[-1] != "chunked":
+            codings = header_tokens(headers, "Transfer-Encoding")  # every header line
+            if not codings or codings[-1] != "chunked":
                 raise HTTPBadRequest(text="400: chunked must be the final transfer coding")
             if len(codings) > 1:
                 raise HTTPNotImplemented(text="501: only the chunked transfer coding is supported")
@@ -342,6 +355,12 @@ class HTTPProtocol(asyncio.Protocol):
         expect = headers.get("Expect")
         if expect is not None and expect.lower() != "100-continue":
             raise HTTPExpectationFailed()
+        if parser.should_upgrade() and "websocket" not in header_tokens(headers, "Upgrade"):
+            # llhttp takes the bytes after any Upgrade request's head for the new
+            # protocol; one the application will not switch to still has its body there.
+            if chunked:
+                raise HTTPNotImplemented(text="501: a chunked body with this Upgrade")
+            self._skipped = int(length or 0)
         if chunked or (length is not None and int(length) > 0):
             content = StreamReader(
                 self,
@@ -381,7 +400,19 @@ class HTTPProtocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         request = self._parsing
-        if request is not None:
+        if request is not None and not self._skipped:
+            request.content.feed_eof()
+            self._parsing = None
+
+    def _take_skipped(self) -> None:
+        """Feed the request the body llhttp skipped, from the bytes after its head."""
+        buffer, request = self._upgrade_buffer, self._parsing
+        assert buffer is not None and request is not None
+        taken = bytes(buffer[: self._skipped])
+        del buffer[: len(taken)]
+        self._skipped -= len(taken)
+        request.content.feed_data(taken)
+        if not self._skipped:
             request.content.feed_eof()
             self._parsing = None
 
@@ -399,6 +430,8 @@ class HTTPProtocol(asyncio.Protocol):
                     self._write_error(item)
                     return
                 if not await self._handle(item):
+                    if self._parsing is item:  # its body still coming: linger, discarding it
+                        self._stop_parsing()
                     self.close()
                     return
         finally:
@@ -441,6 +474,9 @@ class HTTPProtocol(asyncio.Protocol):
             return False
         if self.transport is None:
             return False
+        if not request.content.is_eof():
+            # Answered before its body came: the rest is discarded, then we close.
+            request._keep_alive = False
         try:
             if response.prepared:
                 await response.write_eof()
@@ -454,11 +490,17 @@ class HTTPProtocol(asyncio.Protocol):
                 await response.write_eof()
         except ConnectionError:
             return False
+        except Exception:  # a header that cannot be sent, a failing on_response_prepare
+            app.logger.exception("error sending the response to %s", request.path)
+            if request._response is None:  # none of it went out: a plain 500 instead
+                request._keep_alive = False
+                self.write(HTTPInternalServerError()._render(request))
+            return False
         return (
             bool(response.keep_alive)
             and request.content.is_eof()
             and (self._parser is not None or bool(self._queue))
-            and not self._peer_eof
+            and (not self._peer_eof or bool(self._queue))  # what came before EOF is answered
             and not self._server.closing
         )
 
@@ -562,7 +604,11 @@ class HTTPProtocol(asyncio.Protocol):
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
-        if self._reading_paused and self.transport is not None and self._parser is not None:
+        if (
+            self._reading_paused
+            and self.transport is not None
+            and (self._parser is not None or self._skipped)
+        ):
             if len(self._queue) > self._limits.max_pipelined:
                 return
             if self._parsing is not None and self._parsing.content.holds_back:

@@ -222,9 +222,10 @@ class StreamResponse:
 
     def _start(self, request: Request) -> bytes:
         """Mark the response prepared for ``request`` and return its head."""
-        self._request = request
+        head = self._head_for(request.method, request.version_minor, request.keep_alive)
+        self._request = request  # only once the head exists: a failed one sent nothing
         request._response = self
-        return self._head_for(request.method, request.version_minor, request.keep_alive)
+        return head
 
     def _head_for(self, method: str, version_minor: int, keep_alive: bool) -> bytes:
         """Decide framing and keep-alive and serialise the head."""
@@ -265,11 +266,11 @@ class StreamResponse:
         return render_head(status, self.reason, headers)
 
     async def prepare(self, request: Request) -> None:
-        """Send the head (once); runs the app's ``on_response_prepare`` signal first."""
+        """Send the head (once); runs ``on_response_prepare`` first, of every app from
+        the root to the one that routed the request."""
         if self._request is not None:
             return
-        signal = request.app.on_response_prepare
-        if signal:
+        for signal in request.app._prepare_signals:
             await signal.send(request, self)
         request.protocol.write(self._start(request))
 

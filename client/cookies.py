@@ -19,6 +19,7 @@ CookieKey = tuple[str, str, str]
 
 SECURE_SCHEMES = frozenset(("https", "wss"))
 NO_URL = URL()
+_MAX_AGE = 400 * 24 * 3600  # the longest a cookie is kept (RFC 6265bis 5.5)
 
 
 def _is_ip(host: str) -> bool:
@@ -135,9 +136,11 @@ class CookieJar:
         max_age = morsel["max-age"]
         if max_age:
             try:
-                return time.time() + int(max_age)
-            except (ValueError, OverflowError):
+                seconds = int(max_age)
+            except ValueError:
                 pass
+            else:  # zero or less expires it now (RFC 6265 5.2.2)
+                return 0.0 if seconds <= 0 else time.time() + min(seconds, _MAX_AGE)
         parsed = parsedate_tz(morsel["expires"].replace("-", " ")) if morsel["expires"] else None
         if parsed is None:
             return None

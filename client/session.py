@@ -147,9 +147,11 @@ class ClientSession:
         if not self._closed:
             self._closed = True
             closing = [ws.close(code=CloseCode.GOING_AWAY) for ws in list(self._websockets)]
-            await asyncio.gather(*closing, return_exceptions=True)
-            if self._connector_owner:
-                await self._connector.close()
+            try:
+                await asyncio.gather(*closing, return_exceptions=True)
+            finally:  # a cancel while the WebSockets close still closes the pool
+                if self._connector_owner:
+                    await self._connector.close()
 
     @property
     def closed(self) -> bool:
@@ -287,7 +289,7 @@ class ClientSession:
         if self._auto_decompress:
             merged.setdefault("Accept-Encoding", "gzip, deflate")
         merged.setdefault("User-Agent", USER_AGENT)
-        parts = [merged.pop("Cookie", ""), self._cookie_jar.cookie_header(url)]
+        parts = [*merged.popall("Cookie", ()), self._cookie_jar.cookie_header(url)]
         if cookies:
             parts.extend(f"{name}={value}" for name, value in cookies.items())
         cookie = "; ".join(part for part in parts if part)
@@ -365,7 +367,7 @@ class ClientSession:
             location = response.headers.get("location")
             if not (allow_redirects and response.status in REDIRECTS and location):
                 break
-            if response.status in (307, 308) and not body.replayable:
+            if not _becomes_get(response.status, method) and not body.replayable:
                 break  # the stream is spent: hand the redirect to the caller unfollowed
             history.append(response)
             if len(history) > redirect_limit:

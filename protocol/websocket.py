@@ -344,16 +344,26 @@ class WebSocket(asyncio.BufferedProtocol):
             except asyncio.CancelledError:
                 if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                     # Delivered in the turn the reader was cancelled: the next receive
-                    # gets it, as if it had come a moment later.
-                    self._queue.insert(0, waiter.result())
+                    # gets it (one already waiting, or the queue's first), as if it had
+                    # come a moment later.
+                    self._requeue(waiter.result())
                 raise
             finally:
-                self._waiter = None
+                if self._waiter is waiter:  # not a newer receive's
+                    self._waiter = None
                 if handle is not None:
                     handle.cancel()
         if iterating and msg.type in _END_OF_ITERATION:
             raise StopAsyncIteration
         return msg
+
+    def _requeue(self, msg: WSMessage) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            self._waiter = None
+            waiter.set_result(msg)
+        else:
+            self._queue.insert(0, msg)
 
     @staticmethod
     def _receive_timed_out(waiter: asyncio.Future[WSMessage]) -> None:

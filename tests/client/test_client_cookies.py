@@ -147,3 +147,21 @@ async def test_an_explicit_cookie_header_goes_out_with_the_jars_cookies() -> Non
         async with session.get(url / "echo", headers={"Cookie": "explicit=1"}) as r:
             sent = (await r.json())["headers"]["Cookie"]
     assert sent == "explicit=1; session=abc123"
+
+
+async def test_two_explicit_cookie_headers_both_go_out() -> None:
+    async with aiohttp_server() as url, ClientSession() as session:
+        headers = [("Cookie", "a=1"), ("Cookie", "b=2")]
+        async with session.get(url / "echo", headers=headers) as r:
+            assert (await r.json())["headers"]["Cookie"] == "a=1; b=2"
+
+
+def test_a_max_age_far_below_zero_deletes_the_cookie() -> None:
+    jar = CookieJar()
+    url = URL("http://example.com/")
+    jar.update_cookies(SimpleCookie("sid=old"), url)
+    deleting = SimpleCookie()
+    deleting["sid"] = ""
+    deleting["sid"]["max-age"] = "-" + "9" * 400
+    jar.update_cookies(deleting, url)
+    assert jar.cookie_header(url) == ""

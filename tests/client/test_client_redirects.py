@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 from client_servers import aiohttp_server, raw_server, serve
 from yarl import URL
 
-from tidewire.client import BasicAuth, ClientSession, InvalidURL, TooManyRedirects
+from tidewire.client import (
+    BasicAuth,
+    ClientSession,
+    ClientTimeout,
+    InvalidURL,
+    TooManyRedirects,
+)
 
 
 @pytest.mark.parametrize(
@@ -110,3 +118,15 @@ async def test_a_301_or_302_keeps_any_method_but_post(method: str, status: int) 
     ):
         echoed = await r.json()
     assert (echoed["method"], echoed["body"]) == (method, "payload")
+
+
+async def test_a_301_with_a_spent_stream_body_comes_back_unfollowed() -> None:
+    async def body() -> AsyncIterator[bytes]:
+        yield b"x" * 1000
+
+    async with (
+        aiohttp_server() as url,
+        ClientSession() as session,
+        session.put(url / "redirect/301", data=body(), timeout=ClientTimeout(total=5)) as r,
+    ):
+        assert r.status == 301  # not an empty PUT to the target, shown as a success

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from client_servers import raw_server, read_request, respond
+from client_servers import aiohttp_server, raw_server, read_request, respond
 from yarl import URL
 
 from tidewire.client import (
@@ -232,3 +232,17 @@ async def test_closing_the_session_closes_its_websockets() -> None:
         await session.close()
         assert ws.closed
         await asyncio.wait_for(ended.wait(), 1)  # the server saw the socket close
+
+
+async def test_a_cancelled_session_close_still_closes_the_pool() -> None:
+    # A shutdown bounding its clean-up: the WebSocket's peer never answers the close.
+    async with raw_server(_upgrading([])) as ws_url, aiohttp_server() as http_url:
+        session = ClientSession()
+        async with session.get(http_url / "echo") as response:
+            await response.read()
+        assert session.connector.idle == 1
+        ws = await session.ws_connect(ws_url.with_scheme("ws") / "ws", close_timeout=5)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(session.close(), 0.3)
+        assert (session.connector.closed, session.connector.idle) == (True, 0)
+        ws.abort()

@@ -211,7 +211,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._idle_since = 0.0
         self._parsing: Request | None = None
         self._body_size = 0
-        self._skipped = 0  # body bytes still to come that llhttp skips (see on_upgrade)
+        self._skipped = 0  # body bytes llhttp skipped, still to come (on_headers_complete)
         # A list, not a deque: at most max_pipelined long, and an empty deque costs
         # 600 bytes on every connection, upgraded ones included.
         self._queue: list[Request | HTTPException] = []
@@ -355,7 +355,8 @@ class HTTPProtocol(asyncio.Protocol):
         expect = headers.get("Expect")
         if expect is not None and expect.lower() != "100-continue":
             raise HTTPExpectationFailed()
-        if parser.should_upgrade() and "websocket" not in header_tokens(headers, "Upgrade"):
+        upgrade = parser.should_upgrade()
+        if upgrade and "websocket" not in header_tokens(headers, "Upgrade"):
             # llhttp takes the bytes after any Upgrade request's head for the new
             # protocol; one the application will not switch to still has its body there.
             if chunked:
@@ -374,11 +375,7 @@ class HTTPProtocol(asyncio.Protocol):
             headers,
             version_minor=minor,
             # llhttp stops after an upgrade request: if the handler refuses, we close.
-            keep_alive=(
-                parser.should_keep_alive()
-                and not parser.should_upgrade()
-                and not self._server.closing
-            ),
+            keep_alive=(parser.should_keep_alive() and not upgrade and not self._server.closing),
             content=content,
             app=self._app,
         )

@@ -18,6 +18,7 @@ from tidewire.protocol.connection import Role
 from tidewire.protocol.deflate import ClientDeflate
 from tidewire.protocol.errors import InvalidHandshake
 from tidewire.protocol.handshake import check_response, generate_key, request_headers
+from tidewire.protocol.options import DEFAULT_MAX_MSG_SIZE, WebSocketOptions
 from tidewire.protocol.websocket import WebSocket
 
 from .context import AwaitableContext
@@ -66,7 +67,7 @@ def ws_connect(
     protocols: Sequence[str] = (),
     heartbeat: float | None = None,
     compress: int = 15,
-    max_msg_size: int = 4 * 1024 * 1024,
+    max_msg_size: int = DEFAULT_MAX_MSG_SIZE,
     headers: Mapping[str, str] | None = None,
     auth: BasicAuth | None = None,
     origin: str | None = None,
@@ -80,22 +81,25 @@ def ws_connect(
     """Open a WebSocket. ``compress`` is the deflate window we offer (0: none);
     ``max_msg_size=0`` means no limit; ``timeout`` bounds the handshake; ``max_queue``
     unread messages pause reading from the socket."""
+    options = WebSocketOptions(
+        max_msg_size=max_msg_size,
+        heartbeat=heartbeat,
+        autoping=autoping,
+        receive_timeout=receive_timeout,
+        close_timeout=close_timeout,
+        max_queue=max_queue,
+    )
     return WSConnect(
         _connect(
             session,
             URL(url),
+            options,
             protocols=protocols,
-            heartbeat=heartbeat,
             compress=compress,
-            max_msg_size=max_msg_size,
             headers=headers,
             auth=auth,
             origin=origin,
             timeout=timeout,
-            receive_timeout=receive_timeout,
-            close_timeout=close_timeout,
-            autoping=autoping,
-            max_queue=max_queue,
             ssl=ssl,
         )
     )
@@ -104,19 +108,14 @@ def ws_connect(
 async def _connect(
     session: ClientSession,
     url: URL,
+    options: WebSocketOptions,
     *,
     protocols: Sequence[str],
-    heartbeat: float | None,
     compress: int,
-    max_msg_size: int,
     headers: Mapping[str, str] | None,
     auth: BasicAuth | None,
     origin: str | None,
     timeout: ClientTimeout | float | None,
-    receive_timeout: float | None,
-    close_timeout: float,
-    autoping: bool,
-    max_queue: int,
     ssl: ssl.SSLContext | bool | None,
 ) -> ClientWebSocketResponse:
     if isinstance(timeout, (int, float)):
@@ -142,15 +141,7 @@ async def _connect(
         raise WSServerHandshakeError(
             info, status=result.status, message=str(exc), headers=result.headers
         ) from None
-    ws = ClientWebSocketResponse(
-        Role.CLIENT,
-        max_msg_size=max_msg_size,
-        heartbeat=heartbeat,
-        autoping=autoping,
-        receive_timeout=receive_timeout,
-        close_timeout=close_timeout,
-        max_queue=max_queue,
-    )
+    ws = ClientWebSocketResponse(Role.CLIENT, options)
     result.transport.set_protocol(ws)
     ws.start(
         result.transport,

@@ -25,6 +25,7 @@ from .connection import Connection, Role, State
 from .deflate import DeflateParams
 from .errors import ConnectionClosed
 from .messages import CLOSED_MESSAGE, WSMessage, WSMsgType
+from .options import WebSocketOptions
 
 _END_OF_ITERATION = frozenset((WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED))
 # Enum members under module names for the per-message paths: on Python 3.11 an
@@ -63,6 +64,7 @@ _SELECTOR_TCP = (
 # out of bytes is ~15% cheaper than out of a memoryview, and such a copy costs less.
 _COPY_BELOW = 64 * 1024
 _local = threading.local()
+DEFAULT_OPTIONS = WebSocketOptions()
 
 
 def _read_buffer() -> memoryview:
@@ -90,9 +92,7 @@ class WebSocket(asyncio.BufferedProtocol):
     __slots__ = (
         "_abort_handle",
         "_answer_handle",
-        "_autoping",
         "_close_called",
-        "_close_timeout",
         "_closed_waiter",
         "_conn",
         "_cork",
@@ -107,11 +107,11 @@ class WebSocket(asyncio.BufferedProtocol):
         "_lost",
         "_lost_waiter",
         "_max_queue",
+        "_options",
         "_ping_sent_at",
         "_queue",
         "_read_view",
         "_reading_paused",
-        "_receive_timeout",
         "_server",
         "_transport",
         "_waiter",
@@ -120,30 +120,20 @@ class WebSocket(asyncio.BufferedProtocol):
         "protocol",
     )
 
-    def __init__(
-        self,
-        role: Role,
-        *,
-        max_msg_size: int = 4 * 1024 * 1024,
-        compress_threshold: int = 64,
-        heartbeat: float | None = None,
-        autoping: bool = True,
-        receive_timeout: float | None = None,
-        close_timeout: float = 10.0,
-        max_queue: int = 16,
-    ) -> None:
-        """``max_msg_size=0`` means no limit; ``max_queue`` received messages waiting
-        for the reader pause reading from the socket until half of them are taken."""
+    def __init__(self, role: Role, options: WebSocketOptions = DEFAULT_OPTIONS) -> None:
+        """A WebSocket of ``role`` with ``options``; it starts receiving at ``start``."""
         self._conn = Connection(
-            role, max_message_size=max_msg_size, compress_threshold=compress_threshold
+            role,
+            max_message_size=options.max_msg_size,
+            compress_threshold=options.compress_threshold,
         )
+        self._options = options
         self._server = role is Role.SERVER
         self.protocol: str | None = None
-        self._heartbeat = heartbeat
-        self._autoping = autoping
-        self._receive_timeout = receive_timeout
-        self._close_timeout = close_timeout
-        self._max_queue = max_queue
+        # The two settings read on every received burst, kept at hand; the others
+        # are read from the shared options.
+        self._heartbeat = options.heartbeat
+        self._max_queue = options.max_queue
         self._transport: asyncio.Transport | None = None
         # Frames written while the reader handles a burst of messages: one
         # transport.write (one syscall) for all of them at the end of the loop turn.
@@ -226,11 +216,11 @@ class WebSocket(asyncio.BufferedProtocol):
                 if not closing:  # when we are closing, what the peer still sends is dropped
                     self._deliver(msg)
                 continue
-            if kind is _PING and self._autoping:
+            if kind is _PING and self._options.autoping:
                 if conn.state is not _CLOSED:
                     self.write_frame(conn.send_pong(msg.data))
                 continue
-            if kind is _PONG and self._autoping:
+            if kind is _PONG and self._options.autoping:
                 continue
             if kind is _ERROR:
                 self._exception = msg.data
@@ -288,7 +278,9 @@ class WebSocket(asyncio.BufferedProtocol):
         queue = self._queue
         queue.append(msg)
         if ending and self._conn.state is _REMOTE_CLOSED:
-            self._answer_handle = self._loop.call_later(self._close_timeout, self._answer_close)
+            self._answer_handle = self._loop.call_later(
+                self._options.close_timeout, self._answer_close
+            )
         if (
             len(queue) >= self._max_queue
             and not self._reading_paused
@@ -333,7 +325,7 @@ class WebSocket(asyncio.BufferedProtocol):
                 raise RuntimeError("another task is already waiting in receive()")
             waiter: asyncio.Future[WSMessage] = self._loop.create_future()
             self._waiter = waiter
-            timeout = timeout if timeout is not None else self._receive_timeout
+            timeout = timeout if timeout is not None else self._options.receive_timeout
             handle = (
                 self._loop.call_later(timeout, self._receive_timed_out, waiter)
                 if timeout is not None
@@ -558,14 +550,14 @@ class WebSocket(asyncio.BufferedProtocol):
                     self._transport.resume_reading()
                 if self._closed_waiter is None:
                     self._closed_waiter = self._loop.create_future()
-                await self._wait(self._closed_waiter, self._close_timeout)
+                await self._wait(self._closed_waiter, self._options.close_timeout)
             elif conn.state is State.REMOTE_CLOSED:
                 self._answer_close()
             if not self._lost and conn.state is State.CLOSED:
                 self._on_closed()
                 if self._lost_waiter is None:
                     self._lost_waiter = self._loop.create_future()
-                await self._wait(self._lost_waiter, self._close_timeout)
+                await self._wait(self._lost_waiter, self._options.close_timeout)
         finally:
             self._cancel_heartbeat()
             if self._transport is not None and not self._lost:
@@ -588,7 +580,9 @@ class WebSocket(asyncio.BufferedProtocol):
             transport.close()
         elif self._lost_waiter is None:
             self._lost_waiter = self._loop.create_future()
-            self._abort_handle = self._loop.call_later(self._close_timeout, self._abort_if_open)
+            self._abort_handle = self._loop.call_later(
+                self._options.close_timeout, self._abort_if_open
+            )
 
     def _abort_if_open(self) -> None:
         if not self._lost and self._transport is not None:

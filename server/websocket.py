@@ -14,6 +14,7 @@ from tidewire.protocol.connection import Role
 from tidewire.protocol.deflate import ServerDeflate
 from tidewire.protocol.errors import InvalidHandshake
 from tidewire.protocol.handshake import ServerAccept, accept_request
+from tidewire.protocol.options import DEFAULT_MAX_MSG_SIZE, WebSocketOptions
 from tidewire.protocol.websocket import WebSocket
 
 from .exceptions import (
@@ -53,7 +54,7 @@ class WebSocketResponse(StreamResponse, WebSocket):
         protocols: Sequence[str] = (),
         heartbeat: float | None = None,
         compress: bool = True,
-        max_msg_size: int = 4 * 1024 * 1024,
+        max_msg_size: int = DEFAULT_MAX_MSG_SIZE,
         autoping: bool = True,
         receive_timeout: float | None = None,
         timeout: float = 10.0,
@@ -63,9 +64,7 @@ class WebSocketResponse(StreamResponse, WebSocket):
         max_queue: int = 16,
     ) -> None:
         StreamResponse.__init__(self, status=101)
-        WebSocket.__init__(
-            self,
-            Role.SERVER,
+        options = WebSocketOptions(
             max_msg_size=max_msg_size,
             compress_threshold=compress_threshold,
             heartbeat=heartbeat,
@@ -74,6 +73,7 @@ class WebSocketResponse(StreamResponse, WebSocket):
             close_timeout=timeout,
             max_queue=max_queue,
         )
+        WebSocket.__init__(self, Role.SERVER, options)
         self._protocols = tuple(protocols)
         self._origin_check = origin_check
         self._deflate = _DEFLATE[server_no_context_takeover] if compress else None

@@ -23,6 +23,7 @@ from tidewire.protocol.deflate import DeflateParams
 from tidewire.protocol.errors import ConnectionClosed
 from tidewire.protocol.frames import Opcode, build_frame
 from tidewire.protocol.messages import WSMessage, WSMsgType
+from tidewire.protocol.options import WebSocketOptions
 from tidewire.protocol.websocket import WebSocket, WebSocketTimeoutError
 
 
@@ -45,11 +46,11 @@ class Pair:
 
 async def _loopback(server_kw: dict[str, Any], client_kw: dict[str, Any]) -> AsyncIterator[Pair]:
     loop = asyncio.get_running_loop()
-    server_ws = Started(Role.SERVER, **server_kw)
+    server_ws = Started(Role.SERVER, WebSocketOptions(**server_kw))
     srv = await loop.create_server(lambda: server_ws, "127.0.0.1", 0)
     port = srv.sockets[0].getsockname()[1]
     _, client_ws = await loop.create_connection(
-        lambda: Started(Role.CLIENT, **client_kw), "127.0.0.1", port
+        lambda: Started(Role.CLIENT, WebSocketOptions(**client_kw)), "127.0.0.1", port
     )
     while not hasattr(server_ws, "transport"):
         await asyncio.sleep(0)
@@ -147,8 +148,8 @@ def memory_pair(
     log: list[tuple[str, str]] = []
     server_end, client_end = MemoryTransport("server", log), MemoryTransport("client", log)
     server_end.peer, client_end.peer = client_end, server_end
-    server = WebSocket(Role.SERVER, **(server_kw or {}))
-    client = WebSocket(Role.CLIENT, **(client_kw or {}))
+    server = WebSocket(Role.SERVER, WebSocketOptions(**(server_kw or {})))
+    client = WebSocket(Role.CLIENT, WebSocketOptions(**(client_kw or {})))
     server_end.protocol, client_end.protocol = server, client
     server.start(server_end)
     client.start(client_end)

@@ -20,6 +20,7 @@ from test_websocket import Started
 from tidewire.protocol.connection import Connection, Role
 from tidewire.protocol.errors import ConnectionClosed
 from tidewire.protocol.messages import WSMsgType
+from tidewire.protocol.options import WebSocketOptions
 from tidewire.protocol.websocket import WebSocketTimeoutError
 
 
@@ -51,13 +52,15 @@ async def _raw_peer(role: Role, **kw: Any) -> AsyncIterator[RawPeer]:
     port = listener.getsockname()[1]
     if role is Role.CLIENT:
         accepting = asyncio.ensure_future(loop.sock_accept(listener))
-        _, ws = await loop.create_connection(lambda: Started(role, **kw), "127.0.0.1", port)
+        _, ws = await loop.create_connection(
+            lambda: Started(role, WebSocketOptions(**kw)), "127.0.0.1", port
+        )
         sock, _ = await accepting
     else:
         listener.close()
         made: list[Started] = []
         server = await loop.create_server(
-            lambda: made.append(Started(role, **kw)) or made[-1], "127.0.0.1", 0
+            lambda: made.append(Started(role, WebSocketOptions(**kw))) or made[-1], "127.0.0.1", 0
         )
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -162,7 +165,8 @@ async def test_a_clean_client_close_leaves_no_timer_behind() -> None:
         lambda: made.append(Started(Role.SERVER)) or made[-1], "127.0.0.1", 0
     )
     _, client = await loop.create_connection(
-        lambda: Started(Role.CLIENT, close_timeout=30), *server.sockets[0].getsockname()
+        lambda: Started(Role.CLIENT, WebSocketOptions(close_timeout=30)),
+        *server.sockets[0].getsockname(),
     )
     while not made:
         await asyncio.sleep(0.001)

@@ -1,6 +1,14 @@
 """tidewire's HTTP/1.1 and WebSocket server, with aiohttp.web's names.
 
 ``from tidewire.server import Application, Response, json_response, run_app``
+
+A handler is ``async def handler(request) -> Response``; the application's router maps
+paths to handlers (``app.router.add_get`` or a ``RouteTableDef``), and middlewares wrap
+them. ``run_app(app)`` serves it from a script, ``AppRunner`` and ``TCPSite`` inside a
+running event loop. ``WebSocketResponse`` turns a request into a WebSocket, and ``Hub``
+publishes messages to many of them. The ``HTTPException`` family (``HTTPNotFound``, ...)
+are responses a handler raises. ``tidewire.server.testing`` and the pytest fixtures
+``tw_client`` and ``tw_server`` test an application over a real socket.
 """
 
 from tidewire.protocol import WSCloseCode, WSMessage, WSMsgType

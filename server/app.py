@@ -34,7 +34,13 @@ T = TypeVar("T")
 
 
 class Signal(Generic[P]):
-    """A list of async callbacks sent in order; frozen when the application starts."""
+    """A list of async callbacks that ``send`` awaits one after the other, in order.
+
+    ``app.on_startup.append(start_db)``: the application's lifecycle hooks are signals.
+    Unlike aiohttp's (a ``FrozenList``), a signal is no list: it offers ``append``,
+    ``insert`` and ``remove``, ``len()`` and iteration. Once the application starts, the
+    signal is frozen, and changing it raises ``RuntimeError``.
+    """
 
     __slots__ = ("_frozen", "_receivers")
 
@@ -47,18 +53,24 @@ class Signal(Generic[P]):
             raise RuntimeError("cannot change a signal of a running application")
 
     def append(self, receiver: Callable[P, Awaitable[object]]) -> None:
+        """Add ``receiver`` last; ``RuntimeError`` once the signal is frozen."""
         self._check()
         self._receivers.append(receiver)
 
     def insert(self, index: int, receiver: Callable[P, Awaitable[object]]) -> None:
+        """Add ``receiver`` at ``index``, as ``list.insert`` does; ``RuntimeError`` once
+        the signal is frozen."""
         self._check()
         self._receivers.insert(index, receiver)
 
     def remove(self, receiver: Callable[P, Awaitable[object]]) -> None:
+        """Remove ``receiver``; ``ValueError`` if it is not there, ``RuntimeError`` once
+        the signal is frozen."""
         self._check()
         self._receivers.remove(receiver)
 
     def freeze(self) -> None:
+        """Refuse changes from now on; the application calls it when it starts."""
         self._frozen = True
 
     def __len__(self) -> int:
@@ -68,12 +80,23 @@ class Signal(Generic[P]):
         return iter(self._receivers)
 
     async def send(self, *args: P.args, **kwargs: P.kwargs) -> None:
+        """Await every receiver with these arguments, in order.
+
+        An exception from a receiver propagates at once: the receivers after it do not
+        run. (``Application.cleanup`` is the exception: it runs every ``on_cleanup``
+        receiver and reports the failures together.)
+        """
         for receiver in self._receivers:
             await receiver(*args, **kwargs)
 
 
 class AppKey(Generic[T]):
-    """A typed key for application state: ``app[DB] = db`` then ``app[DB]`` is typed."""
+    """A typed key for application state, as aiohttp's ``web.AppKey``.
+
+    ``DB = AppKey("DB", Database)`` at module level, then ``app[DB] = db`` in a startup
+    hook, and ``request.app[DB]`` is a ``Database`` for the type checker. ``name`` shows
+    in ``repr``; ``t`` (the value's type) is only kept for introspection, never checked.
+    """
 
     __slots__ = ("name", "type")
 
@@ -86,18 +109,45 @@ class AppKey(Generic[T]):
 
 
 class CleanupError(RuntimeError):
-    """One or more cleanup callbacks failed; ``args[1]`` lists the exceptions."""
+    """Raised by ``Application.cleanup`` (and so ``AppRunner.cleanup``) when one or more
+    cleanup steps failed; ``args[1]`` lists their exceptions, in the order they ran.
+
+    Every step runs even when an earlier one fails, so one broken teardown does not leak
+    the resources of the others.
+    """
 
 
 CleanupContext = Callable[["Application"], AsyncIterator[None]]
 
 
 class Application(MutableMapping["str | AppKey[Any]", Any]):
-    """An HTTP application.
+    """An HTTP application: its routes, middlewares, shared state and lifecycle hooks.
 
-    ``client_max_size`` bounds every request body (413 beyond it; ``None`` lifts the
-    bound, for handlers that stream uploads through ``request.content``). Connection
-    limits and timeouts belong to the server, see ``AppRunner``.
+    Used as in aiohttp::
+
+        app = Application()
+        app.router.add_get("/", hello)
+        app.on_startup.append(open_db)
+        run_app(app)
+
+    The application is also a mapping for state shared by its handlers (``app["db"]``,
+    or typed with an ``AppKey``); set it up before the application runs (in
+    ``on_startup`` or a ``cleanup_ctx``), since assigning to a running application warns.
+
+    ``middlewares`` wrap every handler of this application and of its sub-applications
+    (see ``Middleware``), the first one outermost. ``client_max_size`` bounds every
+    request body in bytes: a larger one is answered with 413 (``HTTPRequestEntityTooLarge``)
+    before the handler runs when ``Content-Length`` announces it, or raised by
+    ``request.read()`` and the body stream when it arrives. ``None`` lifts the bound, for
+    handlers that stream uploads through ``request.content``. ``logger`` receives the
+    errors of handlers. Connection limits and timeouts belong to the server, see
+    ``AppRunner``; there is no ``loop``, ``debug`` or ``handler_args`` argument.
+
+    The lifecycle signals (``on_startup``, ``on_shutdown``, ``on_cleanup``) receive the
+    application; ``on_response_prepare`` receives the request and the response just
+    before its head is sent, and may still change the headers. ``cleanup_ctx`` holds
+    async generator functions that set up to their ``yield`` and tear down after it (see
+    the module docstring for the order).
     """
 
     def __init__(
@@ -165,10 +215,21 @@ class Application(MutableMapping["str | AppKey[Any]", Any]):
     # -- composition ---------------------------------------------------------------
 
     def add_routes(self, routes: Iterable[Any]) -> None:
+        """``self.router.add_routes(routes)``: a ``RouteTableDef``, or the route
+        definitions of a list."""
         self.router.add_routes(routes)
 
     def add_subapp(self, prefix: str, subapp: Application) -> None:
-        """Mount ``subapp`` below ``prefix``; its signals run with this application's."""
+        """Mount ``subapp`` below ``prefix``; its signals run with this application's.
+
+        Requests under ``prefix`` go to the sub-application's router, with ``prefix``
+        removed from the path it matches, and its handlers run inside this application's
+        middlewares, then its own. ``request.app`` is then the sub-application, and
+        ``request.config_dict`` sees the state of both.
+
+        Raises ``ValueError`` when ``prefix`` is ``/`` or does not start with ``/``, and
+        ``RuntimeError`` when either application is already running.
+        """
         if subapp._frozen:
             raise RuntimeError("the sub-application is already running")
         self.router.add_subapp(prefix, subapp)
@@ -176,10 +237,15 @@ class Application(MutableMapping["str | AppKey[Any]", Any]):
 
     @property
     def frozen(self) -> bool:
+        """Whether ``freeze()`` ran: routes, middlewares and signals no longer change."""
         return self._frozen
 
     def freeze(self, parents: tuple[Application, ...] = ()) -> None:
-        """Lock routes and signals; wrap each handler in the middlewares of its chain."""
+        """Lock routes and signals; wrap each handler in the middlewares of its chain.
+
+        ``AppRunner.setup`` calls it; calling it again does nothing. ``parents`` is for
+        sub-applications: the applications they are mounted in, outermost first.
+        """
         if self._frozen:
             return
         self._frozen = True
@@ -213,6 +279,12 @@ class Application(MutableMapping["str | AppKey[Any]", Any]):
     # -- lifecycle -------------------------------------------------------------------
 
     async def startup(self) -> None:
+        """Run the ``cleanup_ctx`` generators to their ``yield``, then ``on_startup``,
+        then the same in each sub-application.
+
+        ``AppRunner.setup`` calls it; an exception from a hook propagates and the
+        application does not serve.
+        """
         for ctx in self.cleanup_ctx:
             iterator = ctx(self)
             await anext(iterator)
@@ -223,12 +295,23 @@ class Application(MutableMapping["str | AppKey[Any]", Any]):
         self._serving = True
 
     async def shutdown(self) -> None:
+        """Send ``on_shutdown``, then the same in each sub-application.
+
+        ``AppRunner.cleanup`` calls it after the server stopped listening and before it
+        closes the open connections: the hooks may still reach the clients (for example
+        through a ``Hub``).
+        """
         await self.on_shutdown.send(self)
         for subapp in self._subapps:
             await subapp.shutdown()
 
     async def cleanup(self) -> None:
-        """Run every cleanup step even if some fail, then raise ``CleanupError``."""
+        """Tear down: sub-applications (last mounted first), ``on_cleanup``, then the
+        ``cleanup_ctx`` generators after their ``yield``, last started first.
+
+        Every step runs even if some fail; then ``CleanupError`` lists the failures. A
+        generator that yields a second time counts as a failure.
+        """
         errors: list[BaseException] = []
         for subapp in reversed(self._subapps):
             try:

@@ -17,7 +17,18 @@ if TYPE_CHECKING:
 __all__ = ["Handler", "Middleware", "middleware"]
 
 Handler: TypeAlias = "Callable[[Request], Awaitable[StreamResponse]]"
+"""A request handler: ``async def handler(request) -> StreamResponse``.
+
+It returns a response (or raises an ``HTTPException``, which is one). Returning anything
+else is answered with 500, as is any other exception it raises.
+"""
 Middleware: TypeAlias = "Callable[[Request, Handler], Awaitable[StreamResponse]]"
+"""A middleware: ``async def mw(request, handler) -> StreamResponse``.
+
+It calls ``await handler(request)`` to run the rest of the chain (or answers without
+calling it) and returns a response. The chain is built once, when the application
+starts, so a middleware costs one call per request.
+"""
 
 
 def middleware(func: Middleware) -> Middleware:

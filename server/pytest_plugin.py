@@ -32,6 +32,7 @@ __all__ = ["tw_client", "tw_server"]
 
 @async_fixture
 async def tw_server() -> AsyncIterator[Callable[..., Awaitable[TestServer]]]:
+    """``server = await tw_server(app, **runner_kwargs)``: a started ``TestServer``."""
     servers: list[TestServer] = []
 
     async def start(app: Application, **runner_kwargs: Any) -> TestServer:
@@ -47,6 +48,7 @@ async def tw_server() -> AsyncIterator[Callable[..., Awaitable[TestServer]]]:
 
 @async_fixture
 async def tw_client() -> AsyncIterator[Callable[..., Awaitable[TestClient]]]:
+    """``client = await tw_client(app, **session_kwargs)``: a started ``TestClient``."""
     clients: list[TestClient] = []
 
     async def start(app: Application, **session_kwargs: Any) -> TestClient:

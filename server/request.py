@@ -33,7 +33,19 @@ __all__ = ["FileField", "Request"]
 
 
 class Request(MutableMapping[str, Any]):
-    """One HTTP request; also a mapping for per-request state set by middlewares."""
+    """One HTTP request, as a handler receives it; the server creates it.
+
+    It reads as aiohttp's ``web.Request``: the request line (``method``, ``path``,
+    ``query``, ``url``...), ``headers`` and ``cookies``, the routing result
+    (``match_info``, ``app``), and the body, whole (``read``, ``text``, ``json``,
+    ``post``) or as a stream (``content``). It is also a mutable mapping, empty at
+    first, for per-request state that middlewares hand to handlers
+    (``request["user"] = user``).
+
+    Missing from aiohttp's: ``clone()``, ``forwarded`` (no proxy header is trusted: ``host``,
+    ``scheme`` and ``remote`` describe the connection and its ``Host`` header),
+    ``multipart()`` (``post()`` decodes a form whole), ``release()`` and ``raw_headers``.
+    """
 
     __slots__ = (
         "_app",
@@ -127,10 +139,12 @@ class Request(MutableMapping[str, Any]):
 
     @property
     def method(self) -> str:
+        """The method, upper case as sent: ``GET``, ``POST``..."""
         return self._method
 
     @property
     def version(self) -> tuple[int, int]:
+        """The HTTP version, ``(1, 1)`` or ``(1, 0)`` (a plain tuple: aiohttp's is named)."""
         return (1, self.version_minor)
 
     @property
@@ -148,14 +162,18 @@ class Request(MutableMapping[str, Any]):
 
     @property
     def path_qs(self) -> str:
+        """The decoded ``path`` and the raw query string: ``/a b?q=%20``."""
         return f"{self.path}?{self._query_string}" if self._query_string else self.path
 
     @property
     def query_string(self) -> str:
+        """The query string as sent, without the ``?``, still percent-encoded."""
         return self._query_string
 
     @property
     def query(self) -> MultiDictProxy[str]:
+        """The decoded query parameters, repeated keys kept (``getall``); blank values
+        are kept as ``""``."""
         if self._query is None:
             self._query = MultiDictProxy(
                 MultiDict(parse_qsl(self._query_string, keep_blank_values=True))
@@ -164,6 +182,7 @@ class Request(MutableMapping[str, Any]):
 
     @property
     def headers(self) -> CIMultiDictProxy[str]:
+        """The request headers, read-only, case-insensitive, repeated ones kept."""
         return self._headers
 
     @property
@@ -174,15 +193,20 @@ class Request(MutableMapping[str, Any]):
 
     @property
     def secure(self) -> bool:
+        """Whether the connection is TLS (proxy headers such as ``X-Forwarded-Proto``
+        are not consulted)."""
         transport = self._protocol.transport
         return transport is not None and transport.get_extra_info("sslcontext") is not None
 
     @property
     def scheme(self) -> str:
+        """``"https"`` over TLS, else ``"http"``."""
         return "https" if self.secure else "http"
 
     @property
     def host(self) -> str:
+        """The ``Host`` header as sent (so chosen by the client: check it before
+        trusting it), else the local address the request came to."""
         host = self._headers.get("Host")
         if host:
             return host
@@ -191,12 +215,14 @@ class Request(MutableMapping[str, Any]):
 
     @property
     def url(self) -> URL:
+        """The absolute URL of the request, from ``scheme``, ``host`` and ``raw_path``."""
         if self._url is None:
             self._url = URL(f"{self.scheme}://{self.host}{self.raw_path}", encoded=True)
         return self._url
 
     @property
     def rel_url(self) -> URL:
+        """The path and query as a relative ``yarl.URL``, still encoded."""
         return URL(self.raw_path, encoded=True)
 
     @property
@@ -209,6 +235,8 @@ class Request(MutableMapping[str, Any]):
 
     @property
     def cookies(self) -> MappingProxyType[str, str]:
+        """The cookies of the ``Cookie`` header, by name, read-only; a header that
+        does not parse is ignored rather than raising."""
         if self._cookies is None:
             jar: SimpleCookie = SimpleCookie()
             with contextlib.suppress(CookieError):
@@ -225,6 +253,7 @@ class Request(MutableMapping[str, Any]):
 
     @property
     def transport(self) -> asyncio.Transport | None:
+        """The connection's transport; ``None`` once the client went away."""
         return self._protocol.transport
 
     @property
@@ -243,6 +272,8 @@ class Request(MutableMapping[str, Any]):
 
     @property
     def match_info(self) -> MatchInfo:
+        """The route's path parameters and what matched (see ``MatchInfo``);
+        ``RuntimeError`` before routing, which runs before any middleware."""
         if self._match_info is None:
             raise RuntimeError("the request has not been routed yet")
         return self._match_info
@@ -256,6 +287,9 @@ class Request(MutableMapping[str, Any]):
 
     @property
     def body_exists(self) -> bool:
+        """Whether the request announces a body (a ``Content-Length``, even 0, or a
+        ``Transfer-Encoding`` header). ``can_read_body`` is the same test: unlike
+        aiohttp's, it stays true after the body was read."""
         return "Content-Length" in self._headers or "Transfer-Encoding" in self._headers
 
     can_read_body = body_exists
@@ -274,20 +308,43 @@ class Request(MutableMapping[str, Any]):
         return int(value) if value is not None else None
 
     async def read(self) -> bytes:
-        """The whole body (bounded by the application's ``client_max_size``)."""
+        """The whole body (bounded by the application's ``client_max_size``); ``b""``
+        when there is none. Later calls return the same bytes.
+
+        Raises the ``HTTPException`` the server answers with when the body is not
+        acceptable: ``HTTPRequestEntityTooLarge`` past ``client_max_size``,
+        ``HTTPBadRequest`` when it is malformed or ends early. Do not mix it with reading
+        ``content``: what the stream handed out is not read again.
+        """
         if self._read_bytes is None:
             self._read_bytes = await self._content.read()
         return self._read_bytes
 
     async def text(self) -> str:
+        """The body decoded with its ``charset`` (UTF-8 when none is given).
+
+        Raises what ``read`` raises, and ``UnicodeDecodeError`` (``LookupError`` for an
+        unknown charset): uncaught, the client gets a 500, so catch it to answer 400.
+        """
         body = await self.read()
         return body.decode(self.charset or "utf-8")
 
     async def json(self, *, loads: Any = json.loads) -> Any:
+        """The body parsed by ``loads`` from ``text()``, whatever its ``Content-Type``.
+
+        Raises what ``text`` and ``loads`` raise (``json.JSONDecodeError``, a
+        ``ValueError``, for bad JSON); catch it to answer 400 rather than 500.
+        """
         return loads(await self.text())
 
     async def post(self) -> MultiDictProxy[str | FileField]:
-        """The form of a urlencoded or ``multipart/form-data`` body; empty otherwise."""
+        """The form of a urlencoded or ``multipart/form-data`` body; empty otherwise.
+
+        Values are ``str``, or ``FileField`` for uploaded files (held in memory: the
+        whole body is read first, under ``client_max_size``). Later calls return the same
+        form. Raises what ``read`` raises, and ``HTTPBadRequest`` for a multipart body
+        without a boundary or not following the syntax.
+        """
         if self._post is None:
             ctype, params = parse_content_type(self._headers.get("Content-Type", ""))
             form: MultiDict[str | FileField] = MultiDict()

@@ -58,7 +58,19 @@ def http_date() -> str:
 
 
 class StreamResponse:
-    """A response whose body the handler writes piece by piece after ``prepare()``.
+    """A response whose body the handler writes piece by piece after ``prepare()``::
+
+        resp = StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        async for event in events():
+            await resp.write(event)
+        return resp
+
+    ``status``, ``reason`` (the standard phrase when omitted) and ``headers`` may also
+    be changed until ``prepare()`` sends them; after it, ``set_status`` and the body
+    setters raise ``RuntimeError``. Returning the response is enough: the server then
+    calls ``write_eof()``. ``write`` raises ``ConnectionResetError`` once the client is
+    gone, which ends a handler that streams to nobody.
 
     Framing is decided when the head is written: a known ``Content-Length`` is kept,
     otherwise HTTP/1.1 peers get chunked encoding and HTTP/1.0 peers a body delimited by
@@ -88,19 +100,26 @@ class StreamResponse:
 
     @property
     def status(self) -> int:
+        """The status code, ``200`` unless set."""
         return self._status
 
     @property
     def reason(self) -> str:
+        """The reason phrase: the one given, or the standard one for ``status``."""
         return self._reason if self._reason is not None else reason_phrase(self._status)
 
     def set_status(self, status: int, reason: str | None = None) -> None:
+        """Change the status (and the reason, the standard one if ``None``);
+        ``RuntimeError`` once the head was sent."""
         self._check_not_prepared()
         self._status = status
         self._reason = reason
 
     @property
     def headers(self) -> CIMultiDict[str]:
+        """The response headers, mutable until ``prepare()`` sends them (changes after
+        that go nowhere). ``Date``, ``Server`` and the framing headers are filled in
+        then; a CR, LF or NUL in a value makes sending fail rather than split the head."""
         return self._headers
 
     @property
@@ -136,6 +155,11 @@ class StreamResponse:
 
     @property
     def last_modified(self) -> float | None:
+        """The ``Last-Modified`` header as a POSIX timestamp, ``None`` when absent.
+
+        Set it with a timestamp (an ``int`` or ``float``, as ``os.stat`` gives): aiohttp
+        reads a ``datetime`` and also takes one or a string, tidewire only numbers.
+        """
         value = self._headers.get("Last-Modified")
         return parsedate_to_datetime(value).timestamp() if value else None
 
@@ -161,6 +185,8 @@ class StreamResponse:
 
     @property
     def cookies(self) -> SimpleCookie:
+        """The cookies to set, sent as ``Set-Cookie`` headers with the head; see
+        ``set_cookie``."""
         if self._cookies is None:
             self._cookies = SimpleCookie()
         return self._cookies
@@ -178,6 +204,17 @@ class StreamResponse:
         httponly: bool = False,
         samesite: str | None = None,
     ) -> None:
+        """Ask the client to store a cookie; call it before ``prepare()``, since the
+        cookie goes out with the head.
+
+        ``expires`` is an HTTP date string, ``max_age`` a number of seconds (it wins over
+        ``expires`` in current browsers), ``domain`` and ``path`` scope the cookie,
+        ``secure`` keeps it to HTTPS, ``httponly`` hides it from scripts, and
+        ``samesite`` is ``"Lax"``, ``"Strict"`` or ``"None"``. Setting a name again
+        updates that cookie: its value and the attributes given. Raises
+        ``http.cookies.CookieError`` for a name a cookie may not have. aiohttp's
+        ``version`` and ``partitioned`` arguments are not supported.
+        """
         cookies = self.cookies
         cookies[name] = value
         morsel = cookies[name]
@@ -210,6 +247,8 @@ class StreamResponse:
 
     @property
     def prepared(self) -> bool:
+        """Whether ``prepare()`` ran: the head is sent, and the status, headers and
+        cookies can no longer change."""
         return self._request is not None
 
     def _check_not_prepared(self) -> None:
@@ -328,7 +367,15 @@ def render_head(status: int, reason: str, headers: CIMultiDict[str]) -> bytes:
 
 
 class Response(StreamResponse):
-    """A response with its whole body known up front: sent with ``Content-Length``."""
+    """A response with its whole body known up front: sent with ``Content-Length``.
+
+    What most handlers return: ``Response(text="hello")``, ``Response(body=data,
+    content_type="image/png")``. ``text`` is encoded with ``charset`` (UTF-8 by
+    default) and makes the type ``text/plain`` unless ``content_type`` says otherwise;
+    ``body`` (bytes-like) defaults to ``application/octet-stream`` when it has no
+    ``Content-Type`` header. Passing both raises ``ValueError``. There is no
+    ``enable_compression()``: responses are sent as given.
+    """
 
     def __init__(
         self,
@@ -357,6 +404,8 @@ class Response(StreamResponse):
 
     @property
     def body(self) -> bytes:
+        """The body bytes; assigning bytes-like data replaces them (``RuntimeError``
+        once the head was sent)."""
         return self._body
 
     @body.setter
@@ -366,6 +415,12 @@ class Response(StreamResponse):
 
     @property
     def text(self) -> str:
+        """The body decoded with ``charset`` (UTF-8 when unset).
+
+        Assigning encodes the text with ``charset`` (UTF-8 when unset) and, without a
+        ``Content-Type`` header yet, sets ``text/plain``; ``RuntimeError`` once the
+        head was sent.
+        """
         return self._body.decode(self.charset or "utf-8")
 
     @text.setter
@@ -380,6 +435,8 @@ class Response(StreamResponse):
         return len(self._body)
 
     async def write_eof(self, data: BodyBytes = b"") -> None:
+        """Send the body, then ``data``, and end the response; the server calls it for a
+        returned response. Only needed after an explicit ``prepare()``."""
         request = self._request
         if request is not None and not self._eof and not self._omit_body and self._body:
             request.protocol.write(self._body)
@@ -401,7 +458,14 @@ def json_response(
     content_type: str = "application/json",
     dumps: Callable[[Any], str] = json.dumps,
 ) -> Response:
-    """A ``Response`` holding ``data`` serialised by ``dumps``."""
+    """A ``Response`` holding ``data`` serialised by ``dumps``: ``json_response({"ok":
+    True})``.
+
+    ``text`` or ``body`` send JSON already serialised instead. The content type is
+    ``content_type`` (with ``; charset=utf-8`` unless ``body`` is given); the other
+    arguments are ``Response``'s. What ``dumps`` raises propagates (``TypeError`` for a
+    value ``json.dumps`` cannot serialise).
+    """
     if body is None and text is None:
         text = dumps(data)
     return Response(
@@ -416,6 +480,15 @@ def json_response(
 
 class FileResponse(StreamResponse):
     """A file from disk, with ranges, conditional GET and ``loop.sendfile`` when possible.
+
+    ``return FileResponse(path)`` from a handler; static routes use it too. The file is
+    opened when the response is prepared, not when it is created: a missing file is
+    answered with 404 and an unreadable one with 403, not raised. ``Content-Type`` is
+    guessed from the file name unless ``headers`` set it; ``Last-Modified`` is the
+    file's, and with ``etag`` (the default) an ``ETag`` from its modification time and
+    size is sent and matched against ``If-None-Match`` (304 when it matches;
+    ``If-Modified-Since`` is honoured too). Over TLS, or where the loop has no
+    ``sendfile``, the file is sent in reads of ``chunk_size`` bytes.
 
     A single ``Range: bytes=...`` is answered with 206 (or 416 when unsatisfiable); a
     multi-range request gets the whole file, which RFC 9110 allows.
@@ -438,6 +511,12 @@ class FileResponse(StreamResponse):
         self._error_body = b""
 
     async def prepare(self, request: Request) -> None:
+        """Open the file, then send the head and the file (or the part a ``Range`` asks
+        for), or the 304, 404, 403 or 416 that answers the request instead.
+
+        Raises ``ConnectionResetError`` when the client goes away, or when the file
+        shrinks while it is read in chunks (see the class docstring).
+        """
         if self.prepared:
             return
         loop = asyncio.get_running_loop()
@@ -534,6 +613,8 @@ class FileResponse(StreamResponse):
             await self.write(chunk)
 
     async def write_eof(self, data: BodyBytes = b"") -> None:
+        """End the response; ``prepare()`` already sent the file (or the error's body
+        is sent now)."""
         await super().write_eof(self._error_body or data)
 
 

@@ -46,7 +46,15 @@ _PARAM = re.compile(r"\{(?P<name>[A-Za-z_]\w*)(?::(?P<regex>(?:[^{}]|\{[^{}]*\})
 
 
 class MatchInfo(dict[str, str]):
-    """The path parameters of the matched route, plus what matched."""
+    """What routing found for a request: ``request.match_info``.
+
+    As a dict it holds the path parameters, percent-decoded: ``/users/{id}`` matched by
+    ``/users/42`` gives ``request.match_info["id"] == "42"``; a static route has
+    ``"filename"``. ``handler`` is the route's handler as registered (without the
+    middlewares), ``resource`` the matched resource (``None`` when nothing matched and
+    the request is answered with 404 or 405), ``apps`` the applications from the root to
+    the one that owns the route.
+    """
 
     __slots__ = ("_call", "apps", "handler", "resource")
 
@@ -66,6 +74,7 @@ class MatchInfo(dict[str, str]):
 
     @property
     def route_name(self) -> str | None:
+        """The ``name=`` the route was added with, if any."""
         return self.resource.name if self.resource is not None else None
 
 
@@ -268,7 +277,21 @@ class SubAppResource(Resource):
 
 
 class UrlDispatcher:
-    """The router of one application."""
+    """The router of one application: ``app.router``.
+
+    Routes are added before the application starts (adding one later raises
+    ``RuntimeError``), with ``add_get`` and its siblings, ``add_route`` for any method
+    (``"*"`` for all of them), ``add_static``, or ``add_routes`` with a
+    ``RouteTableDef``. A path is either plain (``/about``) or has parameters: ``{name}``
+    matches one segment, ``{name:regex}`` what the regular expression matches (it may
+    span slashes: ``{tail:.*}``). A request whose path matches no route gets 404, one
+    whose path matches only for other methods 405 with ``Allow``.
+
+    Named routes are looked up with ``router[name]``, whose ``url_for(**params)``
+    builds their URL. Iterating the router gives its resources in registration order.
+    Unlike aiohttp there is no ``add_view``, no ``allow_head=`` (``HEAD`` is always
+    served by the ``GET`` handler unless a ``HEAD`` route exists) and no ``expect_handler``.
+    """
 
     __slots__ = ("_frozen", "_named", "_plain", "_resources", "_searched")
 
@@ -293,6 +316,13 @@ class UrlDispatcher:
             self._searched.append(resource)
 
     def add_resource(self, path: str, *, name: str | None = None) -> Resource:
+        """The resource for ``path``, to add routes of several methods to with its
+        ``add_route(method, handler)``.
+
+        An unnamed plain path already registered gives back the same resource. Raises
+        ``ValueError`` when ``path`` does not start with ``/``, a pattern is malformed, or
+        ``name`` is taken; ``RuntimeError`` once the application runs.
+        """
         if not path.startswith("/"):
             raise ValueError(f"route path must start with '/': {path!r}")
         if "{" not in path:
@@ -308,6 +338,14 @@ class UrlDispatcher:
     def add_route(
         self, method: str, path: str, handler: Handler, *, name: str | None = None
     ) -> Route:
+        """Route ``method`` requests to ``path`` to ``handler``; ``name`` makes the route
+        available as ``router[name]``.
+
+        ``method`` is any of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS and TRACE (in
+        any case), or ``"*"`` for every method without a route of its own. Raises
+        ``ValueError`` for another method or a bad path (see ``add_resource``) and
+        ``RuntimeError`` when the path already has a handler for ``method``.
+        """
         return self.add_resource(path, name=name).add_route(method, handler)
 
     def add_get(self, path: str, handler: Handler, *, name: str | None = None) -> Route:
@@ -315,18 +353,23 @@ class UrlDispatcher:
         return self.add_route("GET", path, handler, name=name)
 
     def add_head(self, path: str, handler: Handler, *, name: str | None = None) -> Route:
+        """``add_route("HEAD", ...)``."""
         return self.add_route("HEAD", path, handler, name=name)
 
     def add_post(self, path: str, handler: Handler, *, name: str | None = None) -> Route:
+        """``add_route("POST", ...)``."""
         return self.add_route("POST", path, handler, name=name)
 
     def add_put(self, path: str, handler: Handler, *, name: str | None = None) -> Route:
+        """``add_route("PUT", ...)``."""
         return self.add_route("PUT", path, handler, name=name)
 
     def add_patch(self, path: str, handler: Handler, *, name: str | None = None) -> Route:
+        """``add_route("PATCH", ...)``."""
         return self.add_route("PATCH", path, handler, name=name)
 
     def add_delete(self, path: str, handler: Handler, *, name: str | None = None) -> Route:
+        """``add_route("DELETE", ...)``."""
         return self.add_route("DELETE", path, handler, name=name)
 
     def add_static(
@@ -337,11 +380,24 @@ class UrlDispatcher:
         name: str | None = None,
         follow_symlinks: bool = False,
     ) -> StaticResource:
+        """Serve the files under the directory ``path`` at ``prefix/<file>``, with GET and
+        HEAD, through ``FileResponse`` (ranges, conditional GET, ``sendfile``).
+
+        A path with a ``.`` or ``..`` segment or an encoded slash, one that leads out of
+        the directory through a symbolic link (unless ``follow_symlinks``), or one that
+        names no file gets 404; a directory gets 403: there are no listings (aiohttp's
+        ``show_index``), and no ``append_version``. The ``url_for`` of a named static resource takes
+        ``filename=``. Raises ``ValueError`` when ``path`` is not a directory or
+        ``prefix`` would need percent-encoding, ``FileNotFoundError`` when ``path`` does
+        not exist.
+        """
         resource = StaticResource(prefix, path, name=name, follow_symlinks=follow_symlinks)
         self._register(resource)
         return resource
 
     def add_subapp(self, prefix: str, app: Application) -> SubAppResource:
+        """Route the paths below ``prefix`` to ``app``'s router; use
+        ``Application.add_subapp``, which also runs the sub-application's signals."""
         if not prefix.startswith("/") or prefix == "/":
             raise ValueError(
                 f"sub-application prefix must start with '/' and not be '/': {prefix!r}"
@@ -351,6 +407,8 @@ class UrlDispatcher:
         return resource
 
     def add_routes(self, routes: Iterable[RouteDef | StaticDef]) -> list[Route]:
+        """Add the routes a ``RouteTableDef`` collected; returns the routes added (static
+        directories aside). Raises what ``add_route`` and ``add_static`` raise."""
         added = []
         for route in routes:
             if isinstance(route, StaticDef):
@@ -409,9 +467,23 @@ class StaticDef:
 
 
 class RouteTableDef(list[RouteDef | StaticDef]):
-    """Routes declared with decorators (``@routes.get("/")``), added with ``add_routes``."""
+    """Routes declared with decorators, added to an application with ``add_routes``::
+
+        routes = RouteTableDef()
+
+        @routes.get("/users/{id}", name="user")
+        async def user(request): ...
+
+        app.add_routes(routes)
+
+    Nothing is checked until ``add_routes``: a bad path or method raises there. The
+    decorators return the handler unchanged. There is no ``view`` (class-based views).
+    """
 
     def route(self, method: str, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        """A decorator adding its handler for ``method`` requests to ``path``;
+        ``kwargs`` (``name=``) go to ``UrlDispatcher.add_route``."""
+
         def register(handler: Handler) -> Handler:
             self.append(RouteDef(method, path, handler, kwargs))
             return handler
@@ -419,24 +491,32 @@ class RouteTableDef(list[RouteDef | StaticDef]):
         return register
 
     def get(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        """``route("GET", path, **kwargs)`` (it also answers HEAD)."""
         return self.route("GET", path, **kwargs)
 
     def head(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        """``route("HEAD", path, **kwargs)``."""
         return self.route("HEAD", path, **kwargs)
 
     def post(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        """``route("POST", path, **kwargs)``."""
         return self.route("POST", path, **kwargs)
 
     def put(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        """``route("PUT", path, **kwargs)``."""
         return self.route("PUT", path, **kwargs)
 
     def patch(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        """``route("PATCH", path, **kwargs)``."""
         return self.route("PATCH", path, **kwargs)
 
     def delete(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        """``route("DELETE", path, **kwargs)``."""
         return self.route("DELETE", path, **kwargs)
 
     def static(self, prefix: str, path: str | os.PathLike[str], **kwargs: Any) -> None:
+        """Serve the directory ``path`` at ``prefix``; ``kwargs`` (``name=``,
+        ``follow_symlinks=``) go to ``UrlDispatcher.add_static``."""
         self.append(StaticDef(prefix, path, kwargs))
 
 

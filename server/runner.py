@@ -24,8 +24,22 @@ __all__ = ["AppRunner", "TCPSite", "run_app"]
 
 
 class AppRunner:
-    """Starts and stops one application; ``**limits`` are ``Limits`` fields
-    (``keepalive_timeout``, ``head_timeout``, ``max_head_size``, ...)."""
+    """Starts and stops one application, for embedding it in a program that runs its own
+    event loop (``run_app`` does this for a script)::
+
+        runner = AppRunner(app)
+        await runner.setup()
+        await TCPSite(runner, "127.0.0.1", 8080).start()
+        ...
+        await runner.cleanup()
+
+    ``shutdown_timeout`` is how many seconds ``cleanup`` lets running handlers finish
+    before it cancels them. ``**limits`` are ``Limits`` fields (``keepalive_timeout``,
+    ``head_timeout``, ``max_head_size``, ...): where aiohttp spreads such settings over
+    the runner's keyword arguments and the request handler's, tidewire gathers them
+    here, and an unknown one raises ``TypeError``. There is no ``handle_signals`` or
+    access log argument.
+    """
 
     def __init__(self, app: Application, *, shutdown_timeout: float = 60.0, **limits: Any) -> None:
         self.app = app
@@ -36,26 +50,36 @@ class AppRunner:
 
     @property
     def server(self) -> Server:
+        """The protocol factory the sites listen with; ``RuntimeError`` before ``setup()``
+        and after ``cleanup()``."""
         if self._server is None:
             raise RuntimeError("call setup() first")
         return self._server
 
     @property
     def sites(self) -> tuple[TCPSite, ...]:
+        """The started sites, not yet stopped."""
         return tuple(self._sites)
 
     @property
     def addresses(self) -> list[Any]:
+        """The socket addresses the sites listen on (``(host, port)`` for IPv4, a
+        4-tuple for IPv6), to learn the port picked for ``port=0``."""
         return [sock.getsockname() for site in self._sites for sock in site.sockets]
 
     async def setup(self) -> None:
-        """Freeze the application and run its startup signals."""
+        """Freeze the application and run its startup signals (``Application.startup``);
+        their exceptions propagate. Call it once, before starting sites."""
         self.app.freeze()
         await self.app.startup()
         self._server = Server(self.app, self._limits)
 
     async def cleanup(self) -> None:
-        """Shut down gracefully (see the module docstring)."""
+        """Shut down gracefully (see the module docstring); nothing to do before
+        ``setup()``.
+
+        Raises ``CleanupError`` when cleanup hooks failed, after all of them ran.
+        """
         for site in list(self._sites):
             await site.stop()
         if self._server is None:
@@ -69,8 +93,14 @@ class AppRunner:
 
 
 class TCPSite:
-    """A listening TCP socket serving the runner's application; ``port=0`` picks a free
-    port, read it back from ``site.port``."""
+    """A listening TCP socket serving the runner's application, after ``start()``.
+
+    ``host`` is an address or name, a list of them, or ``None`` for every interface;
+    ``port=0`` lets the OS pick a free port, read back from ``site.port``. With
+    ``ssl_context`` the site speaks HTTPS (and WSS). ``backlog``, ``reuse_address`` and
+    ``reuse_port`` go to ``loop.create_server``. Several sites may serve one runner.
+    Unlike aiohttp, the shutdown timeout is the runner's, not the site's.
+    """
 
     def __init__(
         self,
@@ -93,6 +123,8 @@ class TCPSite:
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
+        """Listen; raises ``OSError`` when the address cannot be bound (in use, say) and
+        ``RuntimeError`` when the runner is not set up."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             self._runner.server,
@@ -115,16 +147,19 @@ class TCPSite:
 
     @property
     def sockets(self) -> tuple[Any, ...]:
+        """The listening sockets; empty before ``start()`` and after ``stop()``."""
         return tuple(self._server.sockets) if self._server is not None else ()
 
     @property
     def port(self) -> int:
+        """The port listened on: the one picked by the OS for ``port=0`` once started."""
         for sock in self.sockets:
             return int(sock.getsockname()[1])
         return self._port
 
     @property
     def name(self) -> str:
+        """The site's base URL, ``http://host:port`` (``https`` with TLS), for logs."""
         scheme = "https" if self._ssl_context else "http"
         host = self._host if isinstance(self._host, str) else "0.0.0.0"
         return f"{scheme}://{host}:{self.port}"
@@ -197,8 +232,18 @@ def run_app(
 ) -> None:
     """Serve ``app`` until SIGINT or SIGTERM, then shut down gracefully.
 
-    ``use_uvloop=None`` follows the ``TIDEWIRE_UVLOOP`` environment variable; ``**limits``
-    are ``Limits`` fields.
+    The blocking entry point for a script: it creates and closes its own event loop, so
+    call it outside of one. ``app`` may be an awaitable giving the application (a
+    coroutine that builds it inside the loop). ``host`` and ``port`` say where to
+    listen (one site; see ``TCPSite``), ``print`` (``None`` for silence) announces the
+    URL. ``shutdown_timeout`` is ``AppRunner``'s. ``handle_signals=False`` installs no signal
+    handlers: Python's defaults apply (Ctrl-C still stops, through ``KeyboardInterrupt``).
+    ``use_uvloop=None`` follows the ``TIDEWIRE_UVLOOP`` environment variable (uvloop is
+    used only when installed; otherwise a ``RuntimeWarning``). ``**limits`` are
+    ``Limits`` fields (``keepalive_timeout``, ...).
+
+    Raises what starting raises: ``OSError`` when the address cannot be bound, the
+    exceptions of startup hooks, ``CleanupError`` from cleanup hooks.
     """
     loop = _loop_factory(use_uvloop)()
     asyncio.set_event_loop(loop)

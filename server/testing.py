@@ -37,7 +37,12 @@ class ResponseContext(Protocol):
 
 class TestServer:
     """``app`` served on ``host`` and an OS-picked port; ``**runner_kwargs`` go to
-    ``AppRunner`` (limits, ``shutdown_timeout``)."""
+    ``AppRunner`` (limits, ``shutdown_timeout``).
+
+    ``async with TestServer(app) as server:`` starts and closes it; ``server.port`` is
+    ``None`` until started. It runs the application's startup and cleanup hooks as
+    ``run_app`` would.
+    """
 
     __test__ = False  # not a pytest test class
 
@@ -48,6 +53,7 @@ class TestServer:
         self.port: int | None = None
 
     async def start_server(self) -> None:
+        """Set the application up and listen; does nothing when already started."""
         if self.port is not None:
             return
         await self.runner.setup()
@@ -56,11 +62,15 @@ class TestServer:
         self.port = site.port
 
     def make_url(self, path: str = "/") -> URL:
+        """The absolute ``http://`` URL of ``path`` on this server; ``RuntimeError`` before
+        it started."""
         if self.port is None:
             raise RuntimeError("the test server is not started")
         return URL.build(scheme="http", host=self.host, port=self.port).join(URL(path))
 
     async def close(self) -> None:
+        """Shut the server down as ``AppRunner.cleanup`` does; a second call does
+        nothing."""
         if self.port is not None:
             self.port = None
             await self.runner.cleanup()
@@ -74,7 +84,14 @@ class TestServer:
 
 
 class TestClient:
-    """A ``ClientSession`` bound to a ``TestServer``: ``await client.get("/path")``."""
+    """A ``ClientSession`` bound to a ``TestServer``: ``await client.get("/path")``.
+
+    The request methods take a path instead of a URL and the session's keyword
+    arguments, and return what the session returns: await it, or use it with
+    ``async with``. ``**session_kwargs`` go to ``ClientSession``. Use it as an async
+    context manager, or ``start_server()`` then ``close()``; the ``tw_client`` pytest
+    fixture does both.
+    """
 
     __test__ = False
 
@@ -85,44 +102,56 @@ class TestClient:
 
     @property
     def app(self) -> Application:
+        """The application under test."""
         return self.server.app
 
     @property
     def session(self) -> ClientSession:
+        """The client session; ``RuntimeError`` before ``start_server()``."""
         if self._session is None:
             raise RuntimeError("the test client is not started")
         return self._session
 
     def make_url(self, path: str = "/") -> URL:
+        """The server's ``make_url``."""
         return self.server.make_url(path)
 
     async def start_server(self) -> None:
+        """Start the server (unless started) and open the session."""
         await self.server.start_server()
         if self._session is None:
             self._session = ClientSession(**self._session_kwargs)
 
     def request(self, method: str, path: str, **kwargs: Any) -> ResponseContext:
+        """``session.request(method, url_of_path, **kwargs)``."""
         return self.session.request(method, self.make_url(path), **kwargs)
 
     def get(self, path: str, **kwargs: Any) -> ResponseContext:
+        """``request("GET", path, **kwargs)``."""
         return self.request("GET", path, **kwargs)
 
     def head(self, path: str, **kwargs: Any) -> ResponseContext:
+        """``request("HEAD", path, **kwargs)``."""
         return self.request("HEAD", path, **kwargs)
 
     def options(self, path: str, **kwargs: Any) -> ResponseContext:
+        """``request("OPTIONS", path, **kwargs)``."""
         return self.request("OPTIONS", path, **kwargs)
 
     def post(self, path: str, **kwargs: Any) -> ResponseContext:
+        """``request("POST", path, **kwargs)``."""
         return self.request("POST", path, **kwargs)
 
     def put(self, path: str, **kwargs: Any) -> ResponseContext:
+        """``request("PUT", path, **kwargs)``."""
         return self.request("PUT", path, **kwargs)
 
     def patch(self, path: str, **kwargs: Any) -> ResponseContext:
+        """``request("PATCH", path, **kwargs)``."""
         return self.request("PATCH", path, **kwargs)
 
     def delete(self, path: str, **kwargs: Any) -> ResponseContext:
+        """``request("DELETE", path, **kwargs)``."""
         return self.request("DELETE", path, **kwargs)
 
     def ws_connect(self, path: str, **kwargs: Any) -> Any:
@@ -130,6 +159,7 @@ class TestClient:
         return self.session.ws_connect(self.make_url(path), **kwargs)
 
     async def close(self) -> None:
+        """Close the session, then the server."""
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import ssl as ssl_module
 from collections import deque
-from typing import NamedTuple
 
 from .exceptions import (
     ClientConnectionError,
@@ -21,20 +20,8 @@ from .exceptions import (
     ClientConnectorError,
     ClientError,
 )
-from .protocol import ResponseHandler
+from .protocol import ConnectionKey, ResponseHandler, SSLOption
 from .timeouts import Deadline, arm, guard
-
-SSLOption = ssl_module.SSLContext | bool | None
-"""``None``/``True``: verify with the default context; ``False``: no verification."""
-
-
-class ConnectionKey(NamedTuple):
-    """Connections are reused only between requests with the same key."""
-
-    host: str
-    port: int
-    is_ssl: bool
-    ssl: SSLOption
 
 
 class TCPConnector:

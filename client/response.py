@@ -1,4 +1,4 @@
-"""``ClientResponse`` and ``StreamReader``, the body as it arrives."""
+"""``ClientResponse``: one received response, its head at once and its body to read."""
 
 from __future__ import annotations
 
@@ -12,46 +12,12 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from tidewire.protocol.http import parse_content_type
-from tidewire.protocol.stream import StreamReader as BodyStream
 
-from .cookies import parse_set_cookies
 from .exceptions import ClientResponseError, ContentTypeError, RequestInfo
-from .timeouts import Deadline, Limit
+from .streams import ResponseStream
 
 if TYPE_CHECKING:
     from .protocol import ResponseHandler
-
-HIGH_WATER = 256 * 1024
-"""Buffered body bytes at which the socket stops being read until the user catches up."""
-LOW_WATER = 64 * 1024
-
-
-class StreamReader(BodyStream):
-    """The body of one response (``response.content``), read in whatever pieces suit.
-
-    The reading is ``tidewire.protocol.stream``'s; each wait for bytes is bounded by the
-    request's ``sock_read``/``total`` deadline, whose expiry fails the whole exchange.
-    """
-
-    __slots__ = ("_deadline", "_handler")
-
-    def __init__(
-        self, handler: ResponseHandler | None, deadline: Deadline | None, *, eof: bool = False
-    ) -> None:
-        super().__init__(handler, high_water=HIGH_WATER, low_water=LOW_WATER, eof=eof)
-        self._handler = handler
-        self._deadline = deadline
-
-    def _wait_limit(self) -> Limit | None:
-        if self._handler is None or self._deadline is None:
-            return None
-        return self._deadline.read_limit()
-
-    def _timed_out(self, error: BaseException) -> None:
-        if self._handler is not None:
-            self._handler.fail(error)  # drops the connection and fails this stream with error
-        if self._exception is None:
-            self.set_exception(error)
 
 
 class ClientResponse:
@@ -82,7 +48,8 @@ class ClientResponse:
         reason: str,
         version: str,
         headers: CIMultiDictProxy[str],
-        content: StreamReader,
+        cookies: SimpleCookie,
+        content: ResponseStream,
         request_info: RequestInfo,
         history: tuple[ClientResponse, ...],
         connection: ResponseHandler | None,
@@ -99,7 +66,7 @@ class ClientResponse:
         self._connection = connection
         self._body: bytes | None = None
         self._content_type: tuple[str, dict[str, str]] | None = None
-        self.cookies: SimpleCookie = parse_set_cookies(headers.getall("set-cookie", ()))
+        self.cookies = cookies
 
     def __repr__(self) -> str:
         return f"<ClientResponse({self.url}) [{self.status} {self.reason}]>"

@@ -517,15 +517,30 @@ class ClientSession:
         while True:
             request_headers = self._request_headers(url, headers, auth, cookies, strip_auth)
             self._body_headers(request_headers, method, body, chunked)
-            response = await self._send(
-                method=method,
-                url=url,
-                headers=request_headers,
-                body=body,
-                deadline=deadline,
-                ssl=ssl,
-                decompress=decompress,
-                history=tuple(history),
+            handler, received, set_cookies = await self._exchange(
+                method, url, request_headers, body, deadline, ssl=ssl, decompress=decompress
+            )
+            earlier = tuple(history)
+            if received.status == 101:
+                handler.release(reusable=False)
+                raise ClientResponseError(
+                    None,
+                    earlier,
+                    status=101,
+                    message="Unexpected upgrade to another protocol",
+                )
+            response = ClientResponse(
+                method,
+                url,
+                status=received.status,
+                reason=received.reason,
+                version=received.version,
+                headers=received.headers,
+                cookies=set_cookies,
+                content=received.content,
+                request_info=RequestInfo(url, method, CIMultiDictProxy(request_headers), url),
+                history=earlier,
+                connection=handler,
             )
             location = response.headers.get("location")
             if not (allow_redirects and response.status in REDIRECTS and location):
@@ -554,41 +569,6 @@ class ClientSession:
         if raise_for_status if raise_for_status is not None else self._raise_for_status:
             response.raise_for_status()
         return response
-
-    async def _send(
-        self,
-        *,
-        method: str,
-        url: URL,
-        headers: CIMultiDict[str],
-        body: Body,
-        deadline: Deadline,
-        ssl: SSLOption,
-        decompress: bool,
-        history: tuple[ClientResponse, ...],
-    ) -> ClientResponse:
-        """One request on a pooled connection, as the ``ClientResponse`` the user reads."""
-        handler, received, cookies = await self._exchange(
-            method, url, headers, body, deadline, ssl=ssl, decompress=decompress
-        )
-        if received.status == 101:
-            handler.release(reusable=False)
-            raise ClientResponseError(
-                None, history, status=101, message="Unexpected upgrade to another protocol"
-            )
-        return ClientResponse(
-            method,
-            url,
-            status=received.status,
-            reason=received.reason,
-            version=received.version,
-            headers=received.headers,
-            cookies=cookies,
-            content=received.content,
-            request_info=RequestInfo(url, method, CIMultiDictProxy(headers), url),
-            history=history,
-            connection=handler,
-        )
 
     async def _exchange(
         self,

@@ -11,7 +11,6 @@ with ``protocol.handshake`` and hands the socket to a ``ClientWebSocketResponse`
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -43,12 +42,7 @@ class ClientWebSocketResponse(WebSocket):
     async def __aenter__(self) -> ClientWebSocketResponse:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
 

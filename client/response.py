@@ -21,7 +21,15 @@ if TYPE_CHECKING:
 
 
 class ClientResponse:
-    """One received response: status, headers, and the body to read or stream."""
+    """One received response: what ``await session.get(url)`` gives.
+
+    The head is there at once: ``status``, ``reason``, ``version``, ``headers``,
+    ``cookies`` (what its Set-Cookie headers set), ``url``, ``method``, ``history``
+    (the redirects followed to get here) and ``request_info``. The body is read with
+    ``read()``, ``text()`` or ``json()``, or streamed from ``content``. The connection
+    goes back to the pool once the body is read whole; ``release()`` (or leaving
+    ``async with``) gives it up earlier, closing it if the body was not complete.
+    """
 
     __slots__ = (
         "_body",
@@ -73,10 +81,12 @@ class ClientResponse:
 
     @property
     def ok(self) -> bool:
+        """Whether the status is below 400 (no error)."""
         return self.status < 400
 
     @property
     def real_url(self) -> URL:
+        """The URL this response answers (after redirects, the last one requested)."""
         return self.request_info.real_url
 
     def _parsed_content_type(self) -> tuple[str, dict[str, str]]:
@@ -122,7 +132,11 @@ class ClientResponse:
             )
 
     async def read(self) -> bytes:
-        """The whole body (decoded from gzip/deflate); kept for later calls."""
+        """The whole body (decoded from gzip/deflate); kept for later calls.
+
+        Raises ``ClientPayloadError`` if the body is cut short or cannot be decoded,
+        and a ``ServerTimeoutError`` when the request's timeout runs out.
+        """
         if self._body is None:
             try:
                 self._body = await self.content.read()
@@ -131,6 +145,8 @@ class ClientResponse:
         return self._body
 
     async def text(self, encoding: str | None = None, errors: str = "strict") -> str:
+        """The whole body as text, decoded with ``encoding`` or ``get_encoding()``;
+        ``errors`` is ``bytes.decode``'s (``UnicodeDecodeError`` when strict)."""
         body = await self.read()
         return body.decode(encoding or self.get_encoding(), errors)
 
@@ -141,7 +157,12 @@ class ClientResponse:
         loads: Callable[[str], Any] = json.loads,
         content_type: str | None = "application/json",
     ) -> Any:
-        """The body parsed as JSON; refuses another Content-Type unless ``content_type=None``."""
+        """The body parsed with ``loads`` (``None`` for an empty body).
+
+        Raises ``ContentTypeError`` if the Content-Type does not contain
+        ``content_type`` (pass ``None`` to skip the check), and what ``loads`` raises
+        for malformed JSON.
+        """
         body = await self.read()
         if content_type is not None and content_type not in self.content_type:
             raise ContentTypeError(
@@ -167,6 +188,7 @@ class ClientResponse:
 
     @property
     def closed(self) -> bool:
+        """Whether the response let go of its connection (released or read whole)."""
         return self._connection is None
 
     async def __aenter__(self) -> ClientResponse:

@@ -22,11 +22,18 @@ from .exceptions import ConnectionTimeoutError, ServerTimeoutError, SocketTimeou
 
 @dataclass(frozen=True)
 class ClientTimeout:
-    """Budgets in seconds; ``None`` disables one.
+    """The time budgets of a request, in seconds; ``None`` disables one.
 
-    ``total`` covers the whole request including reading the body; ``connect`` covers
-    waiting for a pool slot plus opening the socket; ``sock_connect`` only opening the
-    socket (and TLS); ``sock_read`` is the longest silence allowed while waiting for bytes.
+    - ``total``: the whole request, from waiting for a connection to reading the
+      last byte of the body; running out raises ``ServerTimeoutError``.
+    - ``connect``: waiting for a pool slot plus opening the socket;
+      ``ConnectionTimeoutError``.
+    - ``sock_connect``: opening the socket (and TLS) only; ``ConnectionTimeoutError``.
+    - ``sock_read``: the longest silence allowed while waiting for bytes from the
+      server; ``SocketTimeoutError``.
+
+    All three errors are ``ServerTimeoutError``s, and so ``asyncio.TimeoutError``s.
+    Pass one to ``ClientSession(timeout=...)`` for every request, or to a request.
     """
 
     total: float | None = None

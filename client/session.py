@@ -47,8 +47,7 @@ from .websocket import ClientHandshake, ClientWebSocketResponse, WSConnect
 StrOrURL = str | URL
 HeadersArg = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
-DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
-TLS_SCHEMES = frozenset(("https", "wss"))
+DEFAULT_PORTS = {"http": 80, "https": 443}
 HTTP_SCHEME_OF = {"ws": "http", "wss": "https"}
 WS_SCHEME_OF = {"http": "ws", "https": "wss"}
 IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
@@ -591,7 +590,7 @@ class ClientSession:
         (``pooled=False``) opens a connection of its own, outside the pool's limits: a
         101 leaves it to the upgraded protocol. A failure closes the connection.
         """
-        is_tls = url.scheme in TLS_SCHEMES
+        is_tls = url.scheme == "https"  # an upgrade is requested in its http(s) form too
         key = ConnectionKey(url.raw_host or "", url.port or 80, is_tls, ssl if is_tls else None)
         head = build_head(f"{method} {url.raw_path_qs or '/'} HTTP/1.1", headers.items())
         chunked = "chunked" in headers.get("Transfer-Encoding", "")

@@ -87,6 +87,7 @@ class BodyStream:
     # -- the producer side (the connection) ---------------------------------------------
 
     def feed_data(self, data: bytes) -> None:
+        """Append a piece of the body (the connection calls this as bytes arrive)."""
         if not data:
             return
         self._buffer.append(data)
@@ -97,6 +98,7 @@ class BodyStream:
             self._flow.pause_reading()
 
     def feed_eof(self) -> None:
+        """Mark the end of the body: readers get what is buffered, then ``b""``."""
         self._eof = True
         if self._paused:  # nothing more comes: the connection reads on, for what follows
             self._paused = False
@@ -132,6 +134,7 @@ class BodyStream:
         return self._eof and not self._buffer
 
     def exception(self) -> BaseException | None:
+        """The error the stream failed with, if it did (aiohttp's accessor)."""
         return self._exception
 
     # -- hooks for each side -------------------------------------------------------------

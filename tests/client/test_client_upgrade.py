@@ -130,21 +130,26 @@ async def test_handshake_timeout_closes_the_socket() -> None:
 async def test_bytes_before_the_hand_over_wait_in_the_connection() -> None:
     # The socket is the connection's until detach: what arrives meanwhile (here, after
     # the 101 and after awaits of the caller) is handed over with it, not lost.
+    go_on, written = asyncio.Event(), asyncio.Event()
+
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
         writer.write(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
         )
         await writer.drain()
-        await asyncio.sleep(0.05)
+        await go_on.wait()
         writer.write(b"\x81\x05later")
         await writer.drain()
+        written.set()
         await reader.read()
 
     async with raw_server(handler) as url, ClientSession() as session:
         result = await session._upgrade(url, ws_headers(), timeout=ClientTimeout(total=5))
         assert result.connection is not None
-        await asyncio.sleep(0.2)
+        go_on.set()
+        await asyncio.wait_for(written.wait(), 5)
+        await asyncio.sleep(0.1)  # the loopback delivers it meanwhile
         collector = Collector()
         transport, tail = result.connection.detach(collector)
         assert tail == b"\x81\x05later"

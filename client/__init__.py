@@ -1,6 +1,10 @@
-"""tidewire's HTTP client, with aiohttp's names: ``ClientSession``, ``ClientTimeout``, ..."""
+"""tidewire's HTTP and WebSocket client, with aiohttp's names.
 
-from tidewire.client.websocket import ClientWebSocketResponse, WSConnect
+``ClientSession`` sends requests (``get``, ``post``, ...) and opens WebSockets
+(``ws_connect``); ``ClientTimeout`` bounds them, ``BasicAuth`` and ``CookieJar`` go with
+them, and the ``Client*Error`` family says what went wrong.
+"""
+
 from tidewire.protocol import WSCloseCode, WSMessage, WSMsgType
 
 from .auth import BasicAuth
@@ -25,9 +29,15 @@ from .exceptions import (
     WSServerHandshakeError,
 )
 from .formdata import FormData
-from .response import ClientResponse, StreamReader
-from .session import ClientSession, UpgradeResult
+from .response import ClientResponse
+from .session import ClientSession
+from .streams import ResponseStream
 from .timeouts import ClientTimeout
+from .websocket import ClientWebSocketResponse, WSConnect
+
+StreamReader = ResponseStream
+"""aiohttp's name for the type of ``response.content``: the same class as
+``ResponseStream``, the body of a response read as it arrives."""
 
 __all__ = [
     "BasicAuth",
@@ -48,13 +58,13 @@ __all__ = [
     "FormData",
     "InvalidURL",
     "RequestInfo",
+    "ResponseStream",
     "ServerDisconnectedError",
     "ServerTimeoutError",
     "SocketTimeoutError",
     "StreamReader",
     "TCPConnector",
     "TooManyRedirects",
-    "UpgradeResult",
     "WSCloseCode",
     "WSConnect",
     "WSMessage",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import ssl as ssl_module
 from collections import deque
-from typing import NamedTuple
 
 from .exceptions import (
     ClientConnectionError,
@@ -21,24 +20,27 @@ from .exceptions import (
     ClientConnectorError,
     ClientError,
 )
-from .protocol import ResponseHandler
+from .protocol import ConnectionKey, ResponseHandler, SSLOption
 from .timeouts import Deadline, arm, guard
-
-SSLOption = ssl_module.SSLContext | bool | None
-"""``None``/``True``: verify with the default context; ``False``: no verification."""
-
-
-class ConnectionKey(NamedTuple):
-    """Connections are reused only between requests with the same key."""
-
-    host: str
-    port: int
-    is_ssl: bool
-    ssl: SSLOption
 
 
 class TCPConnector:
-    """Opens, pools and limits the connections of one or more sessions."""
+    """Opens, pools and limits the connections of one or more sessions.
+
+    - ``limit``: connections open at once, in use or being opened (0: no limit); a
+      request past it waits for one to be released, within its ``connect`` timeout.
+    - ``limit_per_host``: the same, per host, port and TLS setting (0: no limit).
+    - ``keepalive_timeout``: seconds an idle connection stays in the pool.
+    - ``force_close``: close every connection after its response (no reuse).
+    - ``ssl``: the default TLS option of requests that pass ``ssl=None``: ``True`` to
+      verify with the default context, ``False`` not to verify, or an
+      ``ssl.SSLContext``.
+    - ``family``, ``local_addr``: passed to ``loop.create_connection``.
+
+    Opening a connection raises ``ClientConnectorError`` (with the host and port), or
+    ``ClientConnectorCertificateError`` when the certificate fails verification; a
+    closed connector raises ``ClientConnectionError``.
+    """
 
     def __init__(
         self,
@@ -69,6 +71,7 @@ class TCPConnector:
 
     @property
     def closed(self) -> bool:
+        """Whether ``close()`` was called; a closed connector opens nothing more."""
         return self._closed
 
     @property

@@ -69,6 +69,7 @@ class CookieJar:
         return iter(list(self._cookies.values()))
 
     def clear(self) -> None:
+        """Forget every cookie."""
         self._cookies.clear()
         self._host_only.clear()
         self._expires.clear()

@@ -20,7 +20,13 @@ def _quote(value: str) -> str:
 
 
 class FormData:
-    """Form fields; becomes multipart as soon as one field is a file or has a content type."""
+    """Form fields to send as a request body (``session.post(url, data=form)``).
+
+    ``fields`` is a mapping or ``(name, value)`` pairs, added as ``add_fields`` would;
+    ``charset`` encodes the text. The body is ``application/x-www-form-urlencoded``
+    until a field is a file, bytes, or has a ``filename`` or a ``content_type``; from
+    then on it is ``multipart/form-data``.
+    """
 
     __slots__ = ("_boundary", "_charset", "_fields", "_multipart")
 
@@ -38,6 +44,7 @@ class FormData:
 
     @property
     def is_multipart(self) -> bool:
+        """Whether the body goes as multipart/form-data (a field made it so)."""
         return self._multipart
 
     def add_field(
@@ -61,11 +68,13 @@ class FormData:
         self._fields.append((name, value, content_type, filename))
 
     def add_fields(self, *fields: tuple[str, Any]) -> None:
+        """Add ``(name, value)`` pairs, each as ``add_field(name, value)``."""
         for name, value in fields:
             self.add_field(name, value)
 
     @property
     def content_type(self) -> str:
+        """The Content-Type header of the body, with the multipart boundary if any."""
         if self._multipart:
             return f"multipart/form-data; boundary={self._boundary}"
         return "application/x-www-form-urlencoded"

@@ -2,15 +2,21 @@
 
 One ``ResponseHandler`` lives as long as its socket and serves one request at a time. It
 parses with httptools, hands the head to the waiting request, feeds the body into the
-response's ``StreamReader`` and, the moment the body is complete, gives itself back to the
-pool, so a connection is reusable even before the user has consumed the buffered bytes.
+response's ``ResponseStream`` and, the moment the body is complete, gives itself back to
+its ``Pool``, so a connection is reusable even before the user has consumed the buffered
+bytes. After a 101 it keeps what arrives in a buffer until ``detach`` hands the socket
+to the protocol that speaks the upgraded one.
+
+The handler knows its pool only through ``Pool`` (what ``TCPConnector`` offers it), so
+the pool may import this module and not the other way round.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl as ssl_module
 import zlib
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -25,21 +31,39 @@ from .exceptions import (
     ServerDisconnectedError,
     ServerTimeoutError,
 )
-from .response import StreamReader
+from .streams import EMPTY_BODY, ResponseStream
 from .timeouts import Deadline, arm
 
-if TYPE_CHECKING:
-    from .connector import ConnectionKey, TCPConnector
+SSLOption = ssl_module.SSLContext | bool | None
+"""``None``/``True``: verify with the default context; ``False``: no verification."""
+
+
+class ConnectionKey(NamedTuple):
+    """Where a connection goes and how: connections are reused only between requests
+    with the same key. ``ssl`` is the request's TLS option, and ``None`` without TLS."""
+
+    host: str
+    port: int
+    is_ssl: bool
+    ssl: SSLOption
+
+
+class Pool(Protocol):
+    """What a connection needs of the pool that lent it out (``TCPConnector``)."""
+
+    def release(self, handler: ResponseHandler, *, reusable: bool) -> None: ...
+
+    def forget(self, handler: ResponseHandler) -> None: ...
 
 
 class ResponseHead(NamedTuple):
-    """The status line and headers of a response, and the reader its body arrives in."""
+    """The status line and headers of a response, and the stream its body arrives in."""
 
     status: int
     reason: str
     version: str
     headers: CIMultiDictProxy[str]
-    content: StreamReader
+    content: ResponseStream
 
 
 class Decoder:
@@ -105,14 +129,14 @@ class ResponseHandler(asyncio.Protocol):
         self._loop = loop
         self.key = key
         self.transport: asyncio.Transport | None = None
-        self.pool: TCPConnector | None = None
+        self.pool: Pool | None = None
         self._acquired = False
         self.reused = False
         self.closed = False
         self.idle_since = 0.0
         self._parser: httptools.HttpResponseParser | None = None
         self._head_waiter: asyncio.Future[ResponseHead] | None = None
-        self._payload: StreamReader | None = None
+        self._payload: ResponseStream | None = None
         self._decoder: Decoder | None = None
         self._deadline: Deadline | None = None
         self._decompress = True
@@ -139,7 +163,7 @@ class ResponseHandler(asyncio.Protocol):
         """Whether an idle connection may carry another request."""
         return not self.closed and self.transport is not None and not self.transport.is_closing()
 
-    def acquire(self, pool: TCPConnector | None, *, reused: bool) -> None:
+    def acquire(self, pool: Pool | None, *, reused: bool) -> None:
         self.pool = pool
         self._acquired = pool is not None
         self.reused = reused
@@ -235,13 +259,20 @@ class ResponseHandler(asyncio.Protocol):
         """Whether any byte of the current response arrived (a retry is unsafe after)."""
         return self._got_bytes
 
-    def take_upgraded(self) -> tuple[asyncio.Transport, bytes]:
-        """Detach an upgraded transport with the bytes that followed the 101 head."""
-        assert self.transport is not None and self._upgrade_tail is not None
-        tail, self._upgrade_tail = bytes(self._upgrade_tail), None
-        return self.transport, tail
+    def detach(self, protocol: asyncio.BaseProtocol) -> tuple[asyncio.Transport, bytes]:
+        """Hand an upgraded socket to ``protocol``, with the bytes that followed the 101.
 
-    # -- flow control for the StreamReader ---------------------------------------------
+        Until this call the handler buffers whatever arrives; from it on the transport
+        reports to ``protocol``. Both happen here, with no await between them, so no
+        byte can reach the wrong protocol.
+        """
+        transport, tail = self.transport, self._upgrade_tail
+        assert transport is not None and tail is not None
+        transport.set_protocol(protocol)
+        self._upgrade_tail = None
+        return transport, bytes(tail)
+
+    # -- flow control for the ResponseStream -------------------------------------------
 
     def pause_reading(self) -> None:
         if self.transport is not None and not self.closed:
@@ -359,7 +390,7 @@ class ResponseHandler(asyncio.Protocol):
         )
         if status == 101:
             return  # the upgrade exception from feed_data publishes the head
-        payload = self._payload = StreamReader(self, self._deadline)
+        payload = self._payload = ResponseStream(self, self._deadline)
         encoding = headers.get("content-encoding", "").lower()
         if self._decompress and encoding in DECODED:
             self._decoder = Decoder(encoding)
@@ -381,7 +412,7 @@ class ResponseHandler(asyncio.Protocol):
                     self._reason.decode("latin-1"),
                     parser.get_http_version(),
                     headers,
-                    self._payload or StreamReader(None, None, eof=True),
+                    self._payload or EMPTY_BODY,
                 )
             )
 

@@ -1,4 +1,4 @@
-"""``ClientResponse`` and ``StreamReader``, the body as it arrives."""
+"""``ClientResponse``: one received response, its head at once and its body to read."""
 
 from __future__ import annotations
 
@@ -12,50 +12,24 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from tidewire.protocol.http import parse_content_type
-from tidewire.protocol.stream import StreamReader as BodyStream
 
-from .cookies import parse_set_cookies
 from .exceptions import ClientResponseError, ContentTypeError, RequestInfo
-from .timeouts import Deadline, Limit
+from .streams import ResponseStream
 
 if TYPE_CHECKING:
     from .protocol import ResponseHandler
 
-HIGH_WATER = 256 * 1024
-"""Buffered body bytes at which the socket stops being read until the user catches up."""
-LOW_WATER = 64 * 1024
-
-
-class StreamReader(BodyStream):
-    """The body of one response (``response.content``), read in whatever pieces suit.
-
-    The reading is ``tidewire.protocol.stream``'s; each wait for bytes is bounded by the
-    request's ``sock_read``/``total`` deadline, whose expiry fails the whole exchange.
-    """
-
-    __slots__ = ("_deadline", "_handler")
-
-    def __init__(
-        self, handler: ResponseHandler | None, deadline: Deadline | None, *, eof: bool = False
-    ) -> None:
-        super().__init__(handler, high_water=HIGH_WATER, low_water=LOW_WATER, eof=eof)
-        self._handler = handler
-        self._deadline = deadline
-
-    def _wait_limit(self) -> Limit | None:
-        if self._handler is None or self._deadline is None:
-            return None
-        return self._deadline.read_limit()
-
-    def _timed_out(self, error: BaseException) -> None:
-        if self._handler is not None:
-            self._handler.fail(error)  # drops the connection and fails this stream with error
-        if self._exception is None:
-            self.set_exception(error)
-
 
 class ClientResponse:
-    """One received response: status, headers, and the body to read or stream."""
+    """One received response: what ``await session.get(url)`` gives.
+
+    The head is there at once: ``status``, ``reason``, ``version``, ``headers``,
+    ``cookies`` (what its Set-Cookie headers set), ``url``, ``method``, ``history``
+    (the redirects followed to get here) and ``request_info``. The body is read with
+    ``read()``, ``text()`` or ``json()``, or streamed from ``content``. The connection
+    goes back to the pool once the body is read whole; ``release()`` (or leaving
+    ``async with``) gives it up earlier, closing it if the body was not complete.
+    """
 
     __slots__ = (
         "_body",
@@ -82,7 +56,8 @@ class ClientResponse:
         reason: str,
         version: str,
         headers: CIMultiDictProxy[str],
-        content: StreamReader,
+        cookies: SimpleCookie,
+        content: ResponseStream,
         request_info: RequestInfo,
         history: tuple[ClientResponse, ...],
         connection: ResponseHandler | None,
@@ -99,17 +74,19 @@ class ClientResponse:
         self._connection = connection
         self._body: bytes | None = None
         self._content_type: tuple[str, dict[str, str]] | None = None
-        self.cookies: SimpleCookie = parse_set_cookies(headers.getall("set-cookie", ()))
+        self.cookies = cookies
 
     def __repr__(self) -> str:
         return f"<ClientResponse({self.url}) [{self.status} {self.reason}]>"
 
     @property
     def ok(self) -> bool:
+        """Whether the status is below 400 (no error)."""
         return self.status < 400
 
     @property
     def real_url(self) -> URL:
+        """The URL this response answers (after redirects, the last one requested)."""
         return self.request_info.real_url
 
     def _parsed_content_type(self) -> tuple[str, dict[str, str]]:
@@ -155,7 +132,11 @@ class ClientResponse:
             )
 
     async def read(self) -> bytes:
-        """The whole body (decoded from gzip/deflate); kept for later calls."""
+        """The whole body (decoded from gzip/deflate); kept for later calls.
+
+        Raises ``ClientPayloadError`` if the body is cut short or cannot be decoded,
+        and a ``ServerTimeoutError`` when the request's timeout runs out.
+        """
         if self._body is None:
             try:
                 self._body = await self.content.read()
@@ -164,6 +145,8 @@ class ClientResponse:
         return self._body
 
     async def text(self, encoding: str | None = None, errors: str = "strict") -> str:
+        """The whole body as text, decoded with ``encoding`` or ``get_encoding()``;
+        ``errors`` is ``bytes.decode``'s (``UnicodeDecodeError`` when strict)."""
         body = await self.read()
         return body.decode(encoding or self.get_encoding(), errors)
 
@@ -174,7 +157,12 @@ class ClientResponse:
         loads: Callable[[str], Any] = json.loads,
         content_type: str | None = "application/json",
     ) -> Any:
-        """The body parsed as JSON; refuses another Content-Type unless ``content_type=None``."""
+        """The body parsed with ``loads`` (``None`` for an empty body).
+
+        Raises ``ContentTypeError`` if the Content-Type does not contain
+        ``content_type`` (pass ``None`` to skip the check), and what ``loads`` raises
+        for malformed JSON.
+        """
         body = await self.read()
         if content_type is not None and content_type not in self.content_type:
             raise ContentTypeError(
@@ -200,6 +188,7 @@ class ClientResponse:
 
     @property
     def closed(self) -> bool:
+        """Whether the response let go of its connection (released or read whole)."""
         return self._connection is None
 
     async def __aenter__(self) -> ClientResponse:

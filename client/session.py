@@ -1,23 +1,32 @@
-"""``ClientSession``: requests, redirects, cookies and auth on top of the connector."""
+"""``ClientSession``: requests, redirects, cookies and auth on top of the connector.
+
+Every request goes through one path, ``ClientSession._exchange``: build the pool key and
+the head, write the request, wait for the head of the answer, store its cookies. A
+plain request borrows a pooled connection and becomes a ``ClientResponse``; a WebSocket
+upgrade (``ws_connect``) opens a connection of its own, which the ``ClientWebSocketResponse``
+keeps. The session also keeps the WebSockets it opened, to close them when it closes.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json as json_module
-import ssl as ssl_module
 import warnings
 import weakref
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
+from http.cookies import SimpleCookie
 from typing import Any, NamedTuple
 
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from tidewire.protocol.close import CloseCode
+from tidewire.protocol.errors import InvalidHandshake
 from tidewire.protocol.http import LAST_CHUNK, build_head, encode_chunk
+from tidewire.protocol.options import DEFAULT_MAX_MSG_SIZE, WebSocketOptions
 
 from .auth import BasicAuth
-from .connector import ConnectionKey, SSLOption, TCPConnector
+from .connector import TCPConnector
 from .context import AwaitableContext
 from .cookies import CookieJar, parse_set_cookies
 from .exceptions import (
@@ -27,18 +36,20 @@ from .exceptions import (
     RequestInfo,
     ServerDisconnectedError,
     TooManyRedirects,
+    WSServerHandshakeError,
 )
 from .payload import NO_BODY, Body, make_body
-from .protocol import ResponseHandler, ResponseHead
+from .protocol import ConnectionKey, ResponseHandler, ResponseHead, SSLOption
 from .response import ClientResponse
-from .timeouts import DEFAULT_TIMEOUT, ClientTimeout, Deadline, guard
-from .websocket import ClientWebSocketResponse, WSConnect, ws_connect
+from .timeouts import REQUEST_TIMEOUT, WS_HANDSHAKE_TIMEOUT, ClientTimeout, Deadline, guard
+from .websocket import ClientHandshake, ClientWebSocketResponse, WSConnect
 
 StrOrURL = str | URL
 HeadersArg = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
-DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
-TLS_SCHEMES = frozenset(("https", "wss"))
+DEFAULT_PORTS = {"http": 80, "https": 443}
+HTTP_SCHEME_OF = {"ws": "http", "wss": "https"}
+WS_SCHEME_OF = {"http": "ws", "https": "wss"}
 IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
 REDIRECTS = frozenset((301, 302, 303, 307, 308))
 BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
@@ -49,14 +60,19 @@ SMALL_BODY = 64 * 1024
 """Bodies up to this size go out in the same write as the head."""
 
 
-class UpgradeResult(NamedTuple):
-    """The answer to an upgrade request; ``transport`` is set only for a 101."""
+class _UpgradeResult(NamedTuple):
+    """The answer to an upgrade request.
+
+    A 101 comes with its ``connection``, which keeps what arrives in a buffer until
+    ``connection.detach(protocol)`` hands the socket on (so any number of awaits may
+    come between). Any other answer comes with its socket closed and up to 64 KiB of
+    its body. ``url`` is the URL requested, relative ones resolved in their ws form.
+    """
 
     status: int
     reason: str
     headers: CIMultiDictProxy[str]
-    transport: asyncio.Transport | None
-    tail: bytes
+    connection: ResponseHandler | None
     url: URL
     body: bytes = b""
 
@@ -81,6 +97,13 @@ def _host_header(url: URL) -> str:
     return host
 
 
+def _may_retry(handler: ResponseHandler, method: str, body: Body) -> bool:
+    """Whether a request that failed on ``handler`` may go again on a fresh socket: the
+    socket was a reused one that turned out dead before any byte of the answer came,
+    and sending the request twice can do no harm."""
+    return handler.reused and not handler.received_any and method in IDEMPOTENT and body.replayable
+
+
 class _RequestContextManager(AwaitableContext[ClientResponse]):
     """Lets a request be awaited (``r = await s.get(u)``) or entered (``async with``)."""
 
@@ -91,7 +114,26 @@ class _RequestContextManager(AwaitableContext[ClientResponse]):
 
 
 class ClientSession:
-    """Shares a connection pool, cookies, default headers and timeouts between requests."""
+    """Shares a connection pool, cookies, default headers and timeouts between requests.
+
+    Open one per application (not one per request) and close it when done, best with
+    ``async with ClientSession() as session:``.
+
+    - ``base_url``: an absolute URL that relative request URLs are joined to; a
+      ``ValueError`` if it is not absolute.
+    - ``connector``: the pool to use (a new ``TCPConnector(limit=limit,
+      limit_per_host=limit_per_host)`` if none); ``connector_owner=False`` leaves a
+      given connector open when the session closes.
+    - ``cookies``: cookies to start the jar with; ``cookie_jar``: the jar itself (a
+      new ``CookieJar()`` if none).
+    - ``headers``: default headers of every request; ``auth``: default credentials.
+    - ``json_serialize``: how ``json=`` bodies become text (``json.dumps``).
+    - ``raise_for_status``: call ``response.raise_for_status()`` on every response.
+    - ``timeout``: the default ``ClientTimeout`` of requests (300 s in all, 30 s to
+      open a socket).
+    - ``auto_decompress``: undo gzip/deflate Content-Encoding of bodies.
+    - ``max_redirects``: redirects followed before ``TooManyRedirects``.
+    """
 
     def __init__(
         self,
@@ -105,7 +147,7 @@ class ClientSession:
         json_serialize: Callable[[Any], str] = json_module.dumps,
         cookie_jar: CookieJar | None = None,
         raise_for_status: bool = False,
-        timeout: ClientTimeout = DEFAULT_TIMEOUT,
+        timeout: ClientTimeout = REQUEST_TIMEOUT,
         auto_decompress: bool = True,
         max_redirects: int = 10,
         limit: int = 100,
@@ -155,54 +197,197 @@ class ClientSession:
 
     @property
     def closed(self) -> bool:
+        """Whether ``close()`` was called; a closed session refuses new requests
+        (``RuntimeError``)."""
         return self._closed
 
     @property
     def connector(self) -> TCPConnector:
+        """The connection pool the session's requests go through."""
         return self._connector
 
     @property
     def cookie_jar(self) -> CookieJar:
+        """The cookies the session sends, and stores from every response."""
         return self._cookie_jar
 
     @property
     def headers(self) -> CIMultiDict[str]:
+        """The default headers of every request (a request's own ``headers`` win)."""
         return self._default_headers
 
     @property
     def timeout(self) -> ClientTimeout:
+        """The ``ClientTimeout`` of requests that do not pass their own."""
         return self._timeout
 
     # -- the verbs -------------------------------------------------------------------
 
     def request(self, method: str, url: StrOrURL, **kwargs: Any) -> _RequestContextManager:
+        """Send a ``method`` request to ``url``; await the result for the
+        ``ClientResponse`` (its head read, its body still to read), or use it as
+        ``async with``, which releases the connection at the end of the block.
+
+        ``url`` is absolute, or relative to the session's ``base_url``. Keyword
+        arguments:
+
+        - ``params``: query parameters added to the URL (a mapping or pairs).
+        - ``data``: the body: bytes, str, a ``FormData``, a mapping (form-encoded), a
+          file, or an async iterable of bytes (sent chunked unless its size is known);
+          ``json``: an object sent as JSON (not with ``data``).
+        - ``headers``, ``cookies``, ``auth`` (``BasicAuth``): for this request, on
+          top of the session's; credentials in the URL count as ``auth``.
+        - ``allow_redirects`` (``True``; ``False`` for ``head``): follow 3xx answers,
+          at most ``max_redirects`` (the session's) of them, else ``TooManyRedirects``.
+          Credentials are not sent on to another origin.
+        - ``timeout``: a ``ClientTimeout`` instead of the session's.
+        - ``ssl``: ``None``/``True`` to verify with the default context, ``False`` not
+          to verify, or an ``ssl.SSLContext``.
+        - ``chunked``: force ``Transfer-Encoding: chunked``.
+        - ``raise_for_status``, ``auto_decompress``: the session's settings, for this
+          request.
+
+        Raises ``InvalidURL`` for a URL that is not absolute http(s),
+        ``ClientConnectorError`` (and ``ClientConnectorCertificateError``) when no
+        connection opens, ``ServerDisconnectedError`` or ``ClientOSError`` when it
+        breaks, a ``ServerTimeoutError`` when a ``ClientTimeout`` budget runs out,
+        ``ClientResponseError`` for a 4xx/5xx with ``raise_for_status``, and
+        ``RuntimeError`` on a closed session.
+        """
         return _RequestContextManager(self._request(method, url, **kwargs))
 
     def get(self, url: StrOrURL, **kwargs: Any) -> _RequestContextManager:
+        """A GET request; the arguments and errors are ``request``'s."""
         return self.request("GET", url, **kwargs)
 
     def head(self, url: StrOrURL, **kwargs: Any) -> _RequestContextManager:
+        """A HEAD request, not following redirects unless ``allow_redirects=True``; the
+        arguments and errors are ``request``'s."""
         kwargs.setdefault("allow_redirects", False)
         return self.request("HEAD", url, **kwargs)
 
     def options(self, url: StrOrURL, **kwargs: Any) -> _RequestContextManager:
+        """An OPTIONS request; the arguments and errors are ``request``'s."""
         return self.request("OPTIONS", url, **kwargs)
 
     def post(self, url: StrOrURL, **kwargs: Any) -> _RequestContextManager:
+        """A POST request, usually with ``data=`` or ``json=``; the arguments and errors
+        are ``request``'s."""
         return self.request("POST", url, **kwargs)
 
     def put(self, url: StrOrURL, **kwargs: Any) -> _RequestContextManager:
+        """A PUT request; the arguments and errors are ``request``'s."""
         return self.request("PUT", url, **kwargs)
 
     def patch(self, url: StrOrURL, **kwargs: Any) -> _RequestContextManager:
+        """A PATCH request; the arguments and errors are ``request``'s."""
         return self.request("PATCH", url, **kwargs)
 
     def delete(self, url: StrOrURL, **kwargs: Any) -> _RequestContextManager:
+        """A DELETE request; the arguments and errors are ``request``'s."""
         return self.request("DELETE", url, **kwargs)
 
-    def ws_connect(self, url: StrOrURL, **kwargs: Any) -> WSConnect:
-        """Open a WebSocket; see ``tidewire.client.websocket.ws_connect``."""
-        return ws_connect(self, url, **kwargs)
+    def ws_connect(
+        self,
+        url: StrOrURL,
+        *,
+        protocols: Sequence[str] = (),
+        heartbeat: float | None = None,
+        compress: int = 15,
+        max_msg_size: int = DEFAULT_MAX_MSG_SIZE,
+        headers: Mapping[str, str] | None = None,
+        auth: BasicAuth | None = None,
+        origin: str | None = None,
+        timeout: ClientTimeout | float | None = None,
+        receive_timeout: float | None = None,
+        close_timeout: float = 10.0,
+        autoping: bool = True,
+        max_queue: int = 16,
+        ssl: SSLOption = None,
+    ) -> WSConnect:
+        """Open a WebSocket to ``url``: ``ws = await session.ws_connect(url)``, or
+        ``async with session.ws_connect(url) as ws:`` to close it at the end of the block.
+
+        ``url`` is ``ws://``, ``wss://``, ``http://`` or ``https://``, or relative to the
+        session's ``base_url``; the session's headers, cookies and auth go with the
+        handshake, and the session closes the WebSocket when it closes.
+
+        - ``protocols``: subprotocols offered, in order of preference; the one the
+          server picks is ``ws.protocol`` (``None`` if it picked none).
+        - ``heartbeat``: seconds of silence from the server before we ping it; no pong
+          within half of that fails the connection (close code 1006, the next
+          ``receive()`` gives an ERROR message). ``None`` (default): no pings.
+        - ``compress``: the permessage-deflate window we offer, 8 to 15 bits (default
+          15); ``0`` offers no compression.
+        - ``max_msg_size``: the largest message accepted, in bytes once inflated
+          (default 4 MiB); a larger one closes the connection with 1009. ``0``: no
+          limit.
+        - ``headers``: extra headers of the handshake request; ``auth``: its
+          credentials (``BasicAuth``), instead of the session's; ``origin``: its
+          ``Origin`` header (none by default).
+        - ``timeout``: bounds the handshake, from connecting to the 101: a
+          ``ClientTimeout``, or seconds in all (default 30 s).
+        - ``receive_timeout``: the default timeout of every ``receive()``, in seconds
+          (``None``, the default: wait for ever); it raises ``asyncio.TimeoutError``
+          and leaves the connection open.
+        - ``close_timeout``: how long ``close()`` waits for the server's close frame
+          and then for the TCP close (default 10 s), before dropping the socket.
+        - ``autoping``: answer pings and swallow pongs ourselves (default); with
+          ``False``, ``receive()`` hands out PING and PONG messages too.
+        - ``max_queue``: received messages waiting to be read (default 16); at that
+          many, reading from the socket pauses until half of them are taken.
+        - ``ssl``: for ``wss://``: ``None``/``True`` to verify with the default
+          context, ``False`` not to verify, or an ``ssl.SSLContext``.
+
+        Raises ``ValueError`` at once, before any connection, for a setting out of
+        range; when awaited: ``WSServerHandshakeError`` when the server refuses the
+        handshake (its ``status`` is the answer's) or answers a 101 that does not
+        match our offer, the connection errors of ``request`` (``InvalidURL``,
+        ``ClientConnectorError``, ``ServerDisconnectedError``, ...), a
+        ``ServerTimeoutError`` when ``timeout`` runs out, and ``RuntimeError`` on a
+        closed session.
+        """
+        options = WebSocketOptions(
+            max_msg_size=max_msg_size,
+            heartbeat=heartbeat,
+            autoping=autoping,
+            receive_timeout=receive_timeout,
+            close_timeout=close_timeout,
+            max_queue=max_queue,
+        )
+        handshake = ClientHandshake(protocols=protocols, compress=compress, origin=origin)
+        if timeout is None:
+            timeout = WS_HANDSHAKE_TIMEOUT
+        elif not isinstance(timeout, ClientTimeout):
+            timeout = ClientTimeout(total=timeout)
+        return WSConnect(
+            self._ws_connect(
+                URL(url), handshake, options, headers=headers, auth=auth, timeout=timeout, ssl=ssl
+            )
+        )
+
+    async def _ws_connect(
+        self,
+        url: URL,
+        handshake: ClientHandshake,
+        options: WebSocketOptions,
+        *,
+        headers: Mapping[str, str] | None,
+        auth: BasicAuth | None,
+        timeout: ClientTimeout,
+        ssl: SSLOption,
+    ) -> ClientWebSocketResponse:
+        request_headers = handshake.request_headers(headers)
+        result = await self._upgrade(url, request_headers, timeout=timeout, ssl=ssl, auth=auth)
+        try:
+            ws = handshake.open(result.status, result.headers, result.connection, options)
+        except InvalidHandshake as exc:
+            info = RequestInfo(url, "GET", CIMultiDictProxy(request_headers), result.url)
+            raise WSServerHandshakeError(
+                info, status=result.status, message=str(exc), headers=result.headers
+            ) from None
+        self._websockets.add(ws)
+        return ws
 
     async def _upgrade(
         self,
@@ -210,55 +395,35 @@ class ClientSession:
         headers: CIMultiDict[str],
         *,
         timeout: ClientTimeout,
-        ssl: ssl_module.SSLContext | bool | None = None,
+        ssl: SSLOption = None,
         auth: BasicAuth | None = None,
-    ) -> UpgradeResult:
-        """Send ``GET url`` with ``headers`` on a new connection outside the pool.
-
-        A 101 answer comes back with the transport and the bytes already read past the
-        head (``tail``); the caller must ``transport.set_protocol(...)`` before its next
-        ``await``, since later bytes would still reach this client's protocol. Any other
-        answer comes back without a transport (closed) and with up to 64 KiB of its body.
-        """
+    ) -> _UpgradeResult:
+        """Send ``GET url`` with ``headers`` (and the session's) on a connection of its
+        own, outside the pool: what answers a 101 is the upgraded protocol's for good."""
         if self._closed:
             raise RuntimeError("Session is closed")
-        http_url = url.with_scheme({"ws": "http", "wss": "https"}.get(url.scheme, url.scheme))
-        http_url = self._make_url(http_url, None)
+        http_url = self._make_url(url.with_scheme(HTTP_SCHEME_OF.get(url.scheme, url.scheme)), None)
         if not url.is_absolute():  # resolved against base_url, in its ws form
-            scheme = http_url.scheme
-            url = http_url.with_scheme({"http": "ws", "https": "wss"}.get(scheme, scheme))
-        loop = asyncio.get_running_loop()
-        deadline = Deadline(loop, timeout)
-        request_headers = self._request_headers(url, headers, auth, None)
-        head = build_head(f"GET {http_url.raw_path_qs or '/'} HTTP/1.1", request_headers.items())
-        is_tls = http_url.scheme == "https"
-        key = ConnectionKey(http_url.raw_host or "", http_url.port or 80, is_tls, ssl)
-        handler = await self._connector.open(key, deadline, loop.time())
-        try:
-            received = await self._exchange(
-                handler,
-                head=head,
-                body=NO_BODY,
-                chunked=False,
-                deadline=deadline,
-                method="GET",
-                decompress=False,
-            )
-            if received.headers.getall("set-cookie", ()):
-                self._cookie_jar.update_cookies(
-                    parse_set_cookies(received.headers.getall("set-cookie")), http_url
-                )
-            if received.status == 101:
-                transport, tail = handler.take_upgraded()
-                return UpgradeResult(101, received.reason, received.headers, transport, tail, url)
-            body = await received.content.read_bounded(UPGRADE_ERROR_BODY)
-        except BaseException:
-            handler.close()
-            raise
-        handler.close()
-        return UpgradeResult(
-            received.status, received.reason, received.headers, None, b"", url, body
+            url = http_url.with_scheme(WS_SCHEME_OF[http_url.scheme])
+        deadline = Deadline(asyncio.get_running_loop(), timeout)
+        request_headers = self._request_headers(http_url, headers, auth, None)
+        handler, received, _ = await self._exchange(
+            "GET",
+            http_url,
+            request_headers,
+            NO_BODY,
+            deadline,
+            ssl=ssl,
+            decompress=False,
+            pooled=False,
         )
+        if received.status == 101:
+            return _UpgradeResult(101, received.reason, received.headers, handler, url)
+        try:
+            body = await received.content.read_bounded(UPGRADE_ERROR_BODY)
+        finally:
+            handler.close()
+        return _UpgradeResult(received.status, received.reason, received.headers, None, url, body)
 
     # -- building a request ----------------------------------------------------------
 
@@ -319,7 +484,6 @@ class ClientSession:
             headers["Content-Length"] = str(body.length)
 
     # -- sending ---------------------------------------------------------------------
-
     async def _request(
         self,
         method: str,
@@ -352,18 +516,31 @@ class ClientSession:
         while True:
             request_headers = self._request_headers(url, headers, auth, cookies, strip_auth)
             self._body_headers(request_headers, method, body, chunked)
-            response = await self._send(
-                method=method,
-                url=url,
-                headers=request_headers,
-                body=body,
-                deadline=deadline,
-                ssl=ssl,
-                decompress=decompress,
-                history=tuple(history),
+            handler, received, set_cookies = await self._exchange(
+                method, url, request_headers, body, deadline, ssl=ssl, decompress=decompress
             )
-            if response.cookies:
-                self._cookie_jar.update_cookies(response.cookies, response.url)
+            earlier = tuple(history)
+            if received.status == 101:
+                handler.release(reusable=False)
+                raise ClientResponseError(
+                    None,
+                    earlier,
+                    status=101,
+                    message="Unexpected upgrade to another protocol",
+                )
+            response = ClientResponse(
+                method,
+                url,
+                status=received.status,
+                reason=received.reason,
+                version=received.version,
+                headers=received.headers,
+                cookies=set_cookies,
+                content=received.content,
+                request_info=RequestInfo(url, method, CIMultiDictProxy(request_headers), url),
+                history=earlier,
+                connection=handler,
+            )
             location = response.headers.get("location")
             if not (allow_redirects and response.status in REDIRECTS and location):
                 break
@@ -392,28 +569,40 @@ class ClientSession:
             response.raise_for_status()
         return response
 
-    async def _send(
+    async def _exchange(
         self,
-        *,
         method: str,
         url: URL,
         headers: CIMultiDict[str],
         body: Body,
         deadline: Deadline,
+        *,
         ssl: SSLOption,
         decompress: bool,
-        history: tuple[ClientResponse, ...],
-    ) -> ClientResponse:
-        """One exchange; retried once on a fresh socket if a reused one turns out dead."""
-        is_tls = url.scheme in TLS_SCHEMES
+        pooled: bool = True,
+    ) -> tuple[ResponseHandler, ResponseHead, SimpleCookie]:
+        """Send one request and wait for the head of its answer: the one path of
+        requests and upgrades. Returns the connection, the head, and the cookies the
+        answer set (already stored in the jar).
+
+        A pooled request borrows a connection from the pool and goes again, once, on a
+        fresh socket if a reused one turns out dead (see ``_may_retry``). An upgrade
+        (``pooled=False``) opens a connection of its own, outside the pool's limits: a
+        101 leaves it to the upgraded protocol. A failure closes the connection.
+        """
+        is_tls = url.scheme == "https"  # an upgrade is requested in its http(s) form too
         key = ConnectionKey(url.raw_host or "", url.port or 80, is_tls, ssl if is_tls else None)
         head = build_head(f"{method} {url.raw_path_qs or '/'} HTTP/1.1", headers.items())
         chunked = "chunked" in headers.get("Transfer-Encoding", "")
+        connector = self._connector
         retried = False
         while True:
-            handler = await self._connector.connect(key, deadline, fresh=retried)
+            if pooled:
+                handler = await connector.connect(key, deadline, fresh=retried)
+            else:
+                handler = await connector.open(key, deadline, asyncio.get_running_loop().time())
             try:
-                received = await self._exchange(
+                received = await _write_request(
                     handler,
                     head=head,
                     body=body,
@@ -423,66 +612,49 @@ class ClientSession:
                     decompress=decompress,
                 )
                 break
-            except (ServerDisconnectedError, ClientOSError):
-                if (
-                    retried
-                    or not handler.reused
-                    or handler.received_any
-                    or method not in IDEMPOTENT
-                    or not body.replayable
-                ):
+            except BaseException as error:
+                dead = isinstance(error, (ServerDisconnectedError, ClientOSError))
+                if retried or not dead or not _may_retry(handler, method, body):
+                    handler.release(reusable=False)
                     raise
                 retried = True
-        if received.status == 101:
-            handler.release(reusable=False)
-            raise ClientResponseError(
-                None, history, status=101, message="Unexpected upgrade to another protocol"
-            )
-        return ClientResponse(
-            method,
-            url,
-            status=received.status,
-            reason=received.reason,
-            version=received.version,
-            headers=received.headers,
-            content=received.content,
-            request_info=RequestInfo(url, method, CIMultiDictProxy(headers), url),
-            history=history,
-            connection=handler,
-        )
+        cookies = parse_set_cookies(received.headers.getall("set-cookie", ()))
+        if cookies:
+            self._cookie_jar.update_cookies(cookies, url)
+        return handler, received, cookies
 
-    @staticmethod
-    async def _exchange(
-        handler: ResponseHandler,
-        *,
-        head: bytes,
-        body: Body,
-        chunked: bool,
-        deadline: Deadline,
-        method: str,
-        decompress: bool,
-    ) -> ResponseHead:
-        """Write the request and wait for the response head; a failure closes the socket."""
-        exchange = handler.start(deadline=deadline, is_head=method == "HEAD", decompress=decompress)
-        try:
-            data = body.data
-            if data is None:
-                handler.write(head)
-            elif isinstance(data, bytes):
-                if chunked:
-                    data = encode_chunk(data) + LAST_CHUNK if data else LAST_CHUNK
-                if len(data) <= SMALL_BODY:
-                    handler.write(head + data)
-                else:
-                    handler.write(head)
-                    handler.write(data)
+
+async def _write_request(
+    handler: ResponseHandler,
+    *,
+    head: bytes,
+    body: Body,
+    chunked: bool,
+    deadline: Deadline,
+    method: str,
+    decompress: bool,
+) -> ResponseHead:
+    """Write the request and wait for the response head; a failure drops the exchange."""
+    exchange = handler.start(deadline=deadline, is_head=method == "HEAD", decompress=decompress)
+    try:
+        data = body.data
+        if data is None:
+            handler.write(head)
+        elif isinstance(data, bytes):
+            if chunked:
+                data = encode_chunk(data) + LAST_CHUNK if data else LAST_CHUNK
+            if len(data) <= SMALL_BODY:
+                handler.write(head + data)
             else:
                 handler.write(head)
-                await _stream(handler, data, chunked, deadline)
-            return await handler.read_head()
-        except BaseException:
-            handler.abandon(exchange)
-            raise
+                handler.write(data)
+        else:
+            handler.write(head)
+            await _stream(handler, data, chunked, deadline)
+        return await handler.read_head()
+    except BaseException:
+        handler.abandon(exchange)
+        raise
 
 
 async def _stream(

@@ -15,20 +15,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
-from .exceptions import ConnectionTimeoutError, ServerTimeoutError, SocketTimeoutError
+from tidewire.protocol.stream import WaitLimit
 
-ErrorFactory = Callable[[], ServerTimeoutError]
-Limit = tuple[float, ErrorFactory]
-"""A delay and the error to raise when it passes."""
+from .exceptions import ConnectionTimeoutError, ServerTimeoutError, SocketTimeoutError
 
 
 @dataclass(frozen=True)
 class ClientTimeout:
-    """Budgets in seconds; ``None`` disables one.
+    """The time budgets of a request, in seconds; ``None`` disables one.
 
-    ``total`` covers the whole request including reading the body; ``connect`` covers
-    waiting for a pool slot plus opening the socket; ``sock_connect`` only opening the
-    socket (and TLS); ``sock_read`` is the longest silence allowed while waiting for bytes.
+    - ``total``: the whole request, from waiting for a connection to reading the
+      last byte of the body; running out raises ``ServerTimeoutError``.
+    - ``connect``: waiting for a pool slot plus opening the socket;
+      ``ConnectionTimeoutError``.
+    - ``sock_connect``: opening the socket (and TLS) only; ``ConnectionTimeoutError``.
+    - ``sock_read``: the longest silence allowed while waiting for bytes from the
+      server; ``SocketTimeoutError``.
+
+    All three errors are ``ServerTimeoutError``s, and so ``asyncio.TimeoutError``s.
+    Pass one to ``ClientSession(timeout=...)`` for every request, or to a request.
     """
 
     total: float | None = None
@@ -37,10 +42,14 @@ class ClientTimeout:
     sock_connect: float | None = None
 
 
-DEFAULT_TIMEOUT = ClientTimeout(total=300, sock_connect=30)
+REQUEST_TIMEOUT = ClientTimeout(total=300, sock_connect=30)
+"""A session's default for its requests: five minutes in all, 30 s to open a socket."""
+
+WS_HANDSHAKE_TIMEOUT = ClientTimeout(total=30.0)
+"""``ws_connect``'s default for its opening handshake, from connecting to the 101."""
 
 
-def _error(cls: type[ServerTimeoutError], message: str) -> ErrorFactory:
+def _error(cls: type[ServerTimeoutError], message: str) -> Callable[[], BaseException]:
     return lambda: cls(message)
 
 
@@ -54,7 +63,9 @@ class Deadline:
         self.timeout = timeout
         self._end = None if timeout.total is None else loop.time() + timeout.total
 
-    def limit(self, step: float | None, step_error: ErrorFactory | None = None) -> Limit | None:
+    def limit(
+        self, step: float | None, step_error: Callable[[], BaseException] | None = None
+    ) -> WaitLimit | None:
         """The tighter of the remaining total budget and ``step``, with its error."""
         total_left = None if self._end is None else max(self._end - self._loop.time(), 0.0)
         if (
@@ -69,7 +80,7 @@ class Deadline:
             ServerTimeoutError, f"Total timeout of {self.timeout.total} s exceeded"
         )
 
-    def read_limit(self) -> Limit | None:
+    def read_limit(self) -> WaitLimit | None:
         """The budget for one wait for bytes from the server."""
         sock_read = self.timeout.sock_read
         if sock_read is None:
@@ -79,10 +90,10 @@ class Deadline:
             _error(SocketTimeoutError, f"Timeout on reading data from socket ({sock_read} s)"),
         )
 
-    def connect_limit(self, started: float) -> Limit | None:
+    def connect_limit(self, started: float) -> WaitLimit | None:
         """The budget for opening a socket, for a request that began acquiring at ``started``."""
         connect, sock_connect = self.timeout.connect, self.timeout.sock_connect
-        step: Limit | None = None
+        step: WaitLimit | None = None
         if connect is not None:
             left = max(connect - (self._loop.time() - started), 0.0)
             step = left, _error(ConnectionTimeoutError, f"Connection timeout of {connect} s")
@@ -93,7 +104,7 @@ class Deadline:
             )
         return self.limit(*step) if step else self.limit(None)
 
-    def acquire_limit(self) -> Limit | None:
+    def acquire_limit(self) -> WaitLimit | None:
         """The budget for waiting on a free pool slot."""
         connect = self.timeout.connect
         if connect is None:
@@ -105,8 +116,8 @@ class Deadline:
 
 def arm(
     loop: asyncio.AbstractEventLoop,
-    limit: Limit | None,
-    on_expiry: Callable[[ServerTimeoutError], None],
+    limit: WaitLimit | None,
+    on_expiry: Callable[[BaseException], None],
 ) -> asyncio.TimerHandle | None:
     """Schedule ``on_expiry(error)`` after the limit's delay; the caller cancels the handle."""
     if limit is None:
@@ -120,10 +131,10 @@ class guard:  # noqa: N801 - used like a function: ``with guard(limit):``
 
     __slots__ = ("_error", "_handle", "_limit", "_task")
 
-    def __init__(self, limit: Limit | None) -> None:
+    def __init__(self, limit: WaitLimit | None) -> None:
         self._limit = limit
         self._handle: asyncio.TimerHandle | None = None
-        self._error: ServerTimeoutError | None = None
+        self._error: BaseException | None = None
 
     def __enter__(self) -> None:
         if self._limit is not None:
@@ -132,7 +143,7 @@ class guard:  # noqa: N801 - used like a function: ``with guard(limit):``
             self._task = task
             self._handle = arm(task.get_loop(), self._limit, self._expire)
 
-    def _expire(self, error: ServerTimeoutError) -> None:
+    def _expire(self, error: BaseException) -> None:
         self._error = error
         self._task.cancel()
 

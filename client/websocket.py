@@ -1,58 +1,55 @@
-"""``session.ws_connect``: the client's side of the opening handshake.
+"""The client's side of the WebSocket opening handshake, and the WebSocket it opens.
 
-The session opens a fresh connection and sends the upgrade request; this module adds
-the WebSocket headers, checks the 101 with ``protocol.handshake`` and hands the
-transport to the shared ``WebSocket``: the message API is the server's.
+``ClientSession.ws_connect`` owns the exchange: it sends the upgrade request on a
+connection of its own, and keeps the registry of the WebSockets it opened, to close
+them with the session. This module knows nothing of the session; it adds the
+WebSocket headers to the request (``ClientHandshake.request_headers``), checks the 101
+with ``protocol.handshake`` and hands the socket to a ``ClientWebSocketResponse``
+(``ClientHandshake.open``): the message API is the shared ``WebSocket``'s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from types import TracebackType
-from typing import TYPE_CHECKING
 
 from multidict import CIMultiDict, CIMultiDictProxy
-from yarl import URL
 
 from tidewire.protocol.connection import Role
 from tidewire.protocol.deflate import ClientDeflate
-from tidewire.protocol.errors import InvalidHandshake
 from tidewire.protocol.handshake import check_response, generate_key, request_headers
-from tidewire.protocol.options import DEFAULT_MAX_MSG_SIZE, WebSocketOptions
+from tidewire.protocol.options import WebSocketOptions
 from tidewire.protocol.websocket import WebSocket
 
 from .context import AwaitableContext
-from .exceptions import RequestInfo, WSServerHandshakeError
-from .timeouts import ClientTimeout
+from .protocol import ResponseHandler
 
-if TYPE_CHECKING:
-    import ssl
-
-    from .auth import BasicAuth
-    from .session import ClientSession
-
-DEFAULT_TIMEOUT = ClientTimeout(total=30.0)
+MIN_WINDOW_BITS = 8
+"""The smallest deflate window RFC 7692 lets a client offer; ``compress=0`` offers none."""
+MAX_WINDOW_BITS = 15
 
 
 class ClientWebSocketResponse(WebSocket):
-    """A connected client WebSocket; ``async with`` closes it on the way out."""
+    """A connected client WebSocket, as ``ws_connect`` returns it.
+
+    Everything it does is the shared ``tidewire.protocol.WebSocket``'s: ``send_str``,
+    ``send_bytes``, ``send_json``, ``receive*``, ``async for msg in ws``, ``ping``,
+    ``close``. Used as ``async with ws:``, it closes on the way out; its session also
+    closes it (code 1001, going away) when the session closes.
+    """
 
     __slots__ = ("__weakref__",)  # its session keeps a weak reference, to close it
 
     async def __aenter__(self) -> ClientWebSocketResponse:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
 
 class WSConnect(AwaitableContext[ClientWebSocketResponse]):
-    """What ``ws_connect`` returns: await it, or use it as ``async with``."""
+    """What ``ws_connect`` returns: ``ws = await session.ws_connect(url)``, or
+    ``async with session.ws_connect(url) as ws:``, which closes the WebSocket when the
+    block ends. Nothing is sent until it is awaited or entered."""
 
     __slots__ = ()
 
@@ -60,94 +57,59 @@ class WSConnect(AwaitableContext[ClientWebSocketResponse]):
         await value.close()
 
 
-def ws_connect(
-    session: ClientSession,
-    url: str | URL,
-    *,
-    protocols: Sequence[str] = (),
-    heartbeat: float | None = None,
-    compress: int = 15,
-    max_msg_size: int = DEFAULT_MAX_MSG_SIZE,
-    headers: Mapping[str, str] | None = None,
-    auth: BasicAuth | None = None,
-    origin: str | None = None,
-    timeout: ClientTimeout | float | None = None,
-    receive_timeout: float | None = None,
-    close_timeout: float = 10.0,
-    autoping: bool = True,
-    max_queue: int = 16,
-    ssl: ssl.SSLContext | bool | None = None,
-) -> WSConnect:
-    """Open a WebSocket. ``compress`` is the deflate window we offer (0: none);
-    ``max_msg_size=0`` means no limit; ``timeout`` bounds the handshake; ``max_queue``
-    unread messages pause reading from the socket."""
-    options = WebSocketOptions(
-        max_msg_size=max_msg_size,
-        heartbeat=heartbeat,
-        autoping=autoping,
-        receive_timeout=receive_timeout,
-        close_timeout=close_timeout,
-        max_queue=max_queue,
-    )
-    return WSConnect(
-        _connect(
-            session,
-            URL(url),
-            options,
-            protocols=protocols,
-            compress=compress,
-            headers=headers,
-            auth=auth,
-            origin=origin,
-            timeout=timeout,
-            ssl=ssl,
-        )
-    )
+class ClientHandshake:
+    """The client's half of one opening handshake (RFC 6455, section 4.1): the headers
+    of the upgrade request, then the check of the answer and the WebSocket it opens.
 
+    ``compress`` is the deflate window offered, in bits (0: no compression offered).
+    Raises ``ValueError`` for a window outside 8..15, before anything is sent.
+    """
 
-async def _connect(
-    session: ClientSession,
-    url: URL,
-    options: WebSocketOptions,
-    *,
-    protocols: Sequence[str],
-    compress: int,
-    headers: Mapping[str, str] | None,
-    auth: BasicAuth | None,
-    origin: str | None,
-    timeout: ClientTimeout | float | None,
-    ssl: ssl.SSLContext | bool | None,
-) -> ClientWebSocketResponse:
-    if isinstance(timeout, (int, float)):
-        timeout = ClientTimeout(total=timeout)
-    key = generate_key()
-    deflate = ClientDeflate(client_max_window_bits=compress) if compress else None
-    all_headers: CIMultiDict[str] = CIMultiDict(headers or {})
-    for name, value in request_headers(key, protocols=protocols, deflate=deflate, origin=origin):
-        all_headers[name] = value
-    result = await session._upgrade(
-        url, all_headers, timeout=timeout or DEFAULT_TIMEOUT, ssl=ssl, auth=auth
-    )
-    try:
-        agreement = check_response(
-            result.status, result.headers, key, protocols=protocols, deflate=deflate
-        )
-        if result.transport is None:
-            raise InvalidHandshake("the connection closed during the handshake", result.status)
-    except InvalidHandshake as exc:
-        if result.transport is not None:
-            result.transport.close()
-        info = RequestInfo(url, "GET", CIMultiDictProxy(all_headers), result.url)
-        raise WSServerHandshakeError(
-            info, status=result.status, message=str(exc), headers=result.headers
-        ) from None
-    ws = ClientWebSocketResponse(Role.CLIENT, options)
-    result.transport.set_protocol(ws)
-    ws.start(
-        result.transport,
-        result.tail,
-        deflate=agreement.deflate,
-        subprotocol=agreement.subprotocol,
-    )
-    session._websockets.add(ws)
-    return ws
+    __slots__ = ("_deflate", "_key", "_origin", "_protocols")
+
+    def __init__(self, *, protocols: Sequence[str], compress: int, origin: str | None) -> None:
+        if compress and not MIN_WINDOW_BITS <= compress <= MAX_WINDOW_BITS:
+            raise ValueError(
+                f"compress must be 0 (off) or a window of {MIN_WINDOW_BITS} to"
+                f" {MAX_WINDOW_BITS} bits, not {compress}"
+            )
+        self._key = generate_key()
+        self._protocols = tuple(protocols)
+        self._deflate = ClientDeflate(client_max_window_bits=compress) if compress else None
+        self._origin = origin
+
+    def request_headers(self, headers: Mapping[str, str] | None) -> CIMultiDict[str]:
+        """The user's ``headers`` with the handshake's own (key, version, offers) set
+        over them."""
+        merged: CIMultiDict[str] = CIMultiDict(headers or {})
+        for name, value in request_headers(
+            self._key, protocols=self._protocols, deflate=self._deflate, origin=self._origin
+        ):
+            merged[name] = value
+        return merged
+
+    def open(
+        self,
+        status: int,
+        headers: CIMultiDictProxy[str],
+        connection: ResponseHandler | None,
+        options: WebSocketOptions,
+    ) -> ClientWebSocketResponse:
+        """The WebSocket the server's answer opens, running on ``connection``'s socket.
+
+        Raises ``InvalidHandshake`` for anything but a 101 that accepts our key and
+        agrees to what we offered; the connection is then closed.
+        """
+        try:
+            agreement = check_response(
+                status, headers, self._key, protocols=self._protocols, deflate=self._deflate
+            )
+        except BaseException:
+            if connection is not None:
+                connection.close()
+            raise
+        assert connection is not None, "a 101 comes with its connection"
+        ws = ClientWebSocketResponse(Role.CLIENT, options)
+        transport, tail = connection.detach(ws)
+        ws.start(transport, tail, deflate=agreement.deflate, subprotocol=agreement.subprotocol)
+        return ws

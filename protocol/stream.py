@@ -23,13 +23,18 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
-__all__ = ["DEFAULT_HIGH_WATER", "FlowControl", "StreamReader", "WaitLimit"]
+__all__ = ["DEFAULT_HIGH_WATER", "BodyStream", "FlowControl", "WaitLimit"]
 
 DEFAULT_HIGH_WATER = 256 * 1024
 """Buffered unread bytes above which the stream pauses reading."""
 
 WaitLimit = tuple[float, Callable[[], BaseException]]
-"""How long one wait may last, and the error to fail the stream with when it passes."""
+"""How long one wait may last, in seconds, and what makes the error it ends with.
+
+The one deadline type of the library: a body stream bounds each wait for bytes with
+it, and the client's request deadlines (``tidewire.client.timeouts``) hand it out for
+every wait of a request. The error is made only if the limit passes, so an unexpired
+limit costs no exception object."""
 
 
 class FlowControl(Protocol):
@@ -40,7 +45,7 @@ class FlowControl(Protocol):
     def resume_reading(self) -> None: ...
 
 
-class StreamReader:
+class BodyStream:
     """An aiohttp-like body stream: ``read(n)``, ``readany``, ``readline``, ``iter_chunked``.
 
     One reader at a time; one waiter Future at most, created only when that reader has to
@@ -82,6 +87,7 @@ class StreamReader:
     # -- the producer side (the connection) ---------------------------------------------
 
     def feed_data(self, data: bytes) -> None:
+        """Append a piece of the body (the connection calls this as bytes arrive)."""
         if not data:
             return
         self._buffer.append(data)
@@ -92,6 +98,7 @@ class StreamReader:
             self._flow.pause_reading()
 
     def feed_eof(self) -> None:
+        """Mark the end of the body: readers get what is buffered, then ``b""``."""
         self._eof = True
         if self._paused:  # nothing more comes: the connection reads on, for what follows
             self._paused = False
@@ -127,6 +134,7 @@ class StreamReader:
         return self._eof and not self._buffer
 
     def exception(self) -> BaseException | None:
+        """The error the stream failed with, if it did (aiohttp's accessor)."""
         return self._exception
 
     # -- hooks for each side -------------------------------------------------------------

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from tidewire.protocol.stream import DEFAULT_HIGH_WATER, FlowControl
-from tidewire.protocol.stream import StreamReader as BodyStream
+from tidewire.protocol.stream import DEFAULT_HIGH_WATER, BodyStream, FlowControl
 
 __all__ = ["EMPTY_STREAM", "StreamReader"]
 

@@ -108,6 +108,14 @@ async def test_session_and_request_cookies(server: URL) -> None:
         assert await response.json() == {"shared": "1", "extra": "2"}
 
 
+async def test_request_cookies_go_with_every_redirect(server: URL) -> None:
+    async with ClientSession() as session:
+        url = (server / "redirect" / "302").with_query(to="/cookies")
+        response = await session.get(url, cookies={"extra": "2"})
+        assert len(response.history) == 1
+        assert await response.json() == {"extra": "2"}
+
+
 async def test_default_jar_ignores_ip_hosts(server: URL, session: ClientSession) -> None:
     await (await session.get(server / "set-cookie")).read()
     assert len(session.cookie_jar) == 0

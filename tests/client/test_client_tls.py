@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import AsyncIterator
 
@@ -75,9 +76,11 @@ async def test_wss_upgrade(tls_server: URL, client_context: ssl.SSLContext) -> N
             timeout=ClientTimeout(total=5),
             ssl=client_context,
         )
-        assert result.status == 101 and result.transport is not None
-        assert result.transport.get_extra_info("ssl_object") is not None
-        result.transport.close()
+        assert result.status == 101 and result.connection is not None
+        assert result.connection.key.ssl is client_context
+        transport, _ = result.connection.detach(asyncio.Protocol())
+        assert transport.get_extra_info("ssl_object") is not None
+        transport.close()
 
 
 async def test_wss_messages(tls_server: URL, client_context: ssl.SSLContext) -> None:

@@ -1,4 +1,5 @@
-"""The ``_upgrade`` contract ``ws_connect`` is built on."""
+"""The ``_upgrade`` contract ``ws_connect`` is built on: the session's one exchange
+path, on a connection outside the pool that a 101 leaves to the upgraded protocol."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from tidewire.client import BasicAuth, ClientSession, ClientTimeout, ServerTimeoutError
+from tidewire.client.protocol import ConnectionKey
 
 
 def ws_headers() -> CIMultiDict[str]:
@@ -41,17 +43,18 @@ async def test_101_hands_over_the_transport(aio_server: URL, session: ClientSess
     assert result.status == 101
     assert result.headers["Upgrade"].lower() == "websocket"
     assert "Sec-WebSocket-Accept" in result.headers
-    assert result.transport is not None and result.tail == b""
+    assert result.connection is not None
     assert result.url == url
     collector = Collector()
-    result.transport.set_protocol(collector)
+    transport, tail = result.connection.detach(collector)
+    assert tail == b""
     # a masked text frame "hi": the aiohttp endpoint echoes it back unmasked
     mask = b"\x01\x02\x03\x04"
     payload = bytes(b ^ mask[i % 4] for i, b in enumerate(b"hi"))
-    result.transport.write(b"\x81\x82" + mask + payload)
+    transport.write(b"\x81\x82" + mask + payload)
     await asyncio.wait_for(collector.got.wait(), 5)
     assert bytes(collector.data) == b"\x81\x02hi"
-    result.transport.close()
+    transport.close()
     assert session.connector.in_use == 0 and session.connector.idle == 0
 
 
@@ -62,7 +65,7 @@ async def test_plain_route_returns_status_without_transport(
         server.with_scheme("ws") / "hello", ws_headers(), timeout=ClientTimeout(total=5)
     )
     assert result.status == 200
-    assert result.transport is None
+    assert result.connection is None
     assert result.body == b"hello"
 
 
@@ -70,7 +73,7 @@ async def test_refused_handshake_reports_4xx(server: URL, session: ClientSession
     result = await session._upgrade(
         server.with_scheme("ws") / "status" / "403", ws_headers(), timeout=ClientTimeout(total=5)
     )
-    assert (result.status, result.transport) == (403, None)
+    assert (result.status, result.connection) == (403, None)
 
 
 async def test_tail_and_sent_head() -> None:
@@ -95,9 +98,10 @@ async def test_tail_and_sent_head() -> None:
             timeout=ClientTimeout(total=5),
             auth=BasicAuth("user", "pw"),
         )
-        assert result.status == 101 and result.tail == b"\x81\x02hi"
-        assert result.transport is not None
-        result.transport.close()
+        assert result.status == 101 and result.connection is not None
+        transport, tail = result.connection.detach(Collector())
+        assert tail == b"\x81\x02hi"
+        transport.close()
     head = seen[0].decode()
     assert head.startswith("GET /path?q=1 HTTP/1.1\r\n")
     assert f"Host: 127.0.0.1:{url.port}\r\n" in head
@@ -121,3 +125,45 @@ async def test_handshake_timeout_closes_the_socket() -> None:
                 url.with_scheme("ws"), ws_headers(), timeout=ClientTimeout(sock_read=0.2)
             )
         await asyncio.wait_for(closed.wait(), 5)
+
+
+async def test_bytes_before_the_hand_over_wait_in_the_connection() -> None:
+    # The socket is the connection's until detach: what arrives meanwhile (here, after
+    # the 101 and after awaits of the caller) is handed over with it, not lost.
+    go_on, written = asyncio.Event(), asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+        )
+        await writer.drain()
+        await go_on.wait()
+        writer.write(b"\x81\x05later")
+        await writer.drain()
+        written.set()
+        await reader.read()
+
+    async with raw_server(handler) as url, ClientSession() as session:
+        result = await session._upgrade(url, ws_headers(), timeout=ClientTimeout(total=5))
+        assert result.connection is not None
+        go_on.set()
+        await asyncio.wait_for(written.wait(), 5)
+        await asyncio.sleep(0.1)  # the loopback delivers it meanwhile
+        collector = Collector()
+        transport, tail = result.connection.detach(collector)
+        assert tail == b"\x81\x05later"
+        assert transport.get_protocol() is collector
+        transport.close()
+
+
+async def test_an_upgrade_without_tls_has_no_tls_option_in_its_key(
+    aio_server: URL, session: ClientSession
+) -> None:
+    # One rule for requests and upgrades: ``ssl`` is part of the key only with TLS.
+    result = await session._upgrade(
+        aio_server.with_scheme("ws") / "ws", ws_headers(), timeout=ClientTimeout(total=5), ssl=False
+    )
+    assert result.status == 101 and result.connection is not None
+    assert result.connection.key == ConnectionKey("127.0.0.1", aio_server.port or 0, False, None)
+    result.connection.close()

@@ -93,6 +93,14 @@ async def test_a_wrong_101_is_refused(extra: str, accept: str | None, complaint:
         assert refused.value.status == 101
 
 
+@pytest.mark.parametrize("compress", [-1, 7, 16])
+async def test_a_deflate_window_out_of_range_is_refused_before_connecting(compress: int) -> None:
+    async with ClientSession() as session:
+        with pytest.raises(ValueError, match="compress"):
+            # nothing listens there: the error must come before any connection attempt
+            session.ws_connect("ws://127.0.0.1:9/ws", compress=compress)
+
+
 async def test_a_message_over_the_limit_closes_with_1009(server: URL) -> None:
     async with ClientSession() as session:
         ws = await session.ws_connect(server / "ws", max_msg_size=1000)

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tidewire.protocol.stream import StreamReader, WaitLimit
+from tidewire.protocol.stream import BodyStream, WaitLimit
 
 
 class Flow:
@@ -22,8 +22,8 @@ class Flow:
         self.log.append("resume")
 
 
-def fed(*chunks: bytes, eof: bool = True) -> StreamReader:
-    stream = StreamReader()
+def fed(*chunks: bytes, eof: bool = True) -> BodyStream:
+    stream = BodyStream()
     for chunk in chunks:
         stream.feed_data(chunk)
     if eof:
@@ -31,7 +31,7 @@ def fed(*chunks: bytes, eof: bool = True) -> StreamReader:
     return stream
 
 
-def feed_soon(stream: StreamReader, *steps: bytes | BaseException | None) -> asyncio.Task[None]:
+def feed_soon(stream: BodyStream, *steps: bytes | BaseException | None) -> asyncio.Task[None]:
     """Feed each step after a loop iteration: bytes, an exception, or ``None`` for eof."""
 
     async def run() -> None:
@@ -51,7 +51,7 @@ def feed_soon(stream: StreamReader, *steps: bytes | BaseException | None) -> asy
 
 
 async def test_read_all_waits_for_eof_and_joins() -> None:
-    stream = StreamReader()
+    stream = BodyStream()
     task = feed_soon(stream, b"ab", b"cd", b"ef", None)
     assert await stream.read() == b"abcdef"
     assert stream.at_eof()
@@ -81,7 +81,7 @@ async def test_read_n_of_a_whole_chunk_is_zero_copy() -> None:
 
 
 async def test_read_n_waits_for_the_first_byte_only() -> None:
-    stream = StreamReader()
+    stream = BodyStream()
     task = feed_soon(stream, b"12")
     assert await stream.read(5) == b"12"
     await task
@@ -103,7 +103,7 @@ async def test_readany_gives_pieces_as_they_arrived() -> None:
 
 
 async def test_readexactly_across_chunks_and_waits() -> None:
-    stream = StreamReader()
+    stream = BodyStream()
     task = feed_soon(stream, b"ab", b"cdef", b"g", None)
     assert await stream.readexactly(3) == b"abc"
     assert await stream.readexactly(0) == b""
@@ -130,7 +130,7 @@ async def test_readline_splits_within_and_across_chunks() -> None:
 
 
 async def test_readline_waits_for_the_newline() -> None:
-    stream = StreamReader()
+    stream = BodyStream()
     task = feed_soon(stream, b"par", b"tial\nrest", None)
     assert await stream.readline() == b"partial\n"
     assert await stream.read() == b"rest"
@@ -156,7 +156,7 @@ async def test_read_bounded_leaves_the_rest() -> None:
 
 
 async def test_empty_data_is_ignored() -> None:
-    stream = StreamReader()
+    stream = BodyStream()
     stream.feed_data(b"")
     assert not stream.at_eof()
     stream.feed_eof()
@@ -173,11 +173,11 @@ async def test_eof_states() -> None:
     assert stream.is_eof() and not stream.at_eof()
     assert await stream.read(2) == b"ab"
     assert stream.at_eof()
-    assert StreamReader(eof=True).at_eof()
+    assert BodyStream(eof=True).at_eof()
 
 
 async def test_exception_reaches_a_waiting_reader() -> None:
-    stream = StreamReader()
+    stream = BodyStream()
     error = ConnectionResetError("gone")
     task = feed_soon(stream, b"ab", error)
     assert await stream.read(10) == b"ab"
@@ -213,7 +213,7 @@ async def test_one_waiter_created_only_when_waiting() -> None:
 
 
 async def test_a_cancelled_reader_leaves_no_waiter() -> None:
-    stream = StreamReader()
+    stream = BodyStream()
     reader = asyncio.create_task(stream.read(1))
     await asyncio.sleep(0)
     reader.cancel()
@@ -229,7 +229,7 @@ async def test_a_cancelled_reader_leaves_no_waiter() -> None:
 
 async def test_pause_above_high_water_and_resume_at_low_water() -> None:
     flow = Flow()
-    stream = StreamReader(flow, high_water=100, low_water=40)
+    stream = BodyStream(flow, high_water=100, low_water=40)
     stream.feed_data(b"a" * 60)
     stream.feed_data(b"b" * 40)
     assert flow.log == [] and not stream.holds_back  # exactly at the mark: still reading
@@ -247,7 +247,7 @@ async def test_pause_above_high_water_and_resume_at_low_water() -> None:
 
 async def test_default_low_water_is_a_quarter_of_high_water() -> None:
     flow = Flow()
-    stream = StreamReader(flow, high_water=400)
+    stream = BodyStream(flow, high_water=400)
     stream.feed_data(b"a" * 401)
     assert await stream.readexactly(300) == b"a" * 300
     assert flow.log == ["pause"]
@@ -256,12 +256,12 @@ async def test_default_low_water_is_a_quarter_of_high_water() -> None:
 
 
 async def test_without_flow_control_nothing_holds_back() -> None:
-    stream = StreamReader(high_water=1)
+    stream = BodyStream(high_water=1)
     stream.feed_data(b"abc")
     assert not stream.holds_back
 
 
-async def read_110(stream: StreamReader, how: str) -> bytes:
+async def read_110(stream: BodyStream, how: str) -> bytes:
     if how == "readexactly":
         return await stream.readexactly(110)
     if how == "readline":
@@ -273,7 +273,7 @@ async def read_110(stream: StreamReader, how: str) -> bytes:
 async def test_reads_larger_than_high_water_do_not_stall(how: str) -> None:
     """The reader takes bytes as they come, so the paused connection is resumed."""
     flow = Flow()
-    stream = StreamReader(flow, high_water=10, low_water=0)
+    stream = BodyStream(flow, high_water=10, low_water=0)
 
     async def connection() -> None:
         for i in range(10):
@@ -292,7 +292,7 @@ async def test_reads_larger_than_high_water_do_not_stall(how: str) -> None:
 # -- hooks -----------------------------------------------------------------------------
 
 
-class Continued(StreamReader):
+class Continued(BodyStream):
     __slots__ = ("waits",)
 
     def __init__(self) -> None:
@@ -314,7 +314,7 @@ async def test_before_wait_runs_only_when_the_reader_must_wait() -> None:
     await task
 
 
-class Bounded(StreamReader):
+class Bounded(BodyStream):
     __slots__ = ("delay", "expired")
 
     def __init__(self, delay: float) -> None:

@@ -302,9 +302,12 @@ class UrlDispatcher:
         self._named: dict[str, Resource] = {}
         self._frozen = False
 
-    def _register(self, resource: Resource) -> None:
+    def _check_open(self) -> None:
         if self._frozen:
             raise RuntimeError("cannot add routes to a running application")
+
+    def _register(self, resource: Resource) -> None:
+        self._check_open()
         if resource.name is not None:
             if resource.name in self._named:
                 raise ValueError(f"duplicate route name {resource.name!r}")
@@ -328,6 +331,7 @@ class UrlDispatcher:
         if "{" not in path:
             existing = self._plain.get(path)
             if existing is not None and name is None:
+                self._check_open()  # a route added to it now would miss the middlewares
                 return existing
             resource: Resource = PlainResource(path, name)
         else:

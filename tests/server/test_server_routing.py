@@ -139,6 +139,10 @@ def test_router_refuses_bad_definitions() -> None:
     app.freeze()
     with pytest.raises(RuntimeError):
         app.router.add_get("/z", params)
+    # another method on a path already routed, once running: its route would miss the
+    # middlewares the frozen application has already bound
+    with pytest.raises(RuntimeError, match="running application"):
+        app.router.add_post("/x", params)
 
 
 async def test_subapp_routes_state_and_middlewares(

@@ -386,6 +386,9 @@ class ClientSession:
             raise WSServerHandshakeError(
                 info, status=result.status, message=str(exc), headers=result.headers
             ) from None
+        if self._closed:  # close() ran during the handshake and could not see this one
+            await ws.close(code=CloseCode.GOING_AWAY)
+            raise RuntimeError("Session is closed")
         self._websockets.add(ws)
         return ws
 

@@ -254,3 +254,40 @@ async def test_a_cancelled_session_close_still_closes_the_pool() -> None:
             await asyncio.wait_for(session.close(), 0.3)
         assert (session.connector.closed, session.connector.idle) == (True, 0)
         ws.abort()
+
+
+async def test_a_handshake_that_ends_after_the_session_closed_leaves_no_websocket() -> None:
+    # session.close() ran while the 101 was on its way: nobody would close that socket.
+    asked, answer, ended = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    received = bytearray()
+
+    async def late(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await read_request(reader)
+        asked.set()
+        await answer.wait()
+        match = re.search(rb"Sec-WebSocket-Key: (\S+)", head)
+        assert match is not None
+        await respond(
+            writer,
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade"
+            + f"\r\nSec-WebSocket-Accept: {accept_key(match.group(1).decode())}\r\n\r\n".encode(),
+        )
+        while data := await reader.read(65536):
+            received.extend(data)
+        ended.set()
+
+    async with raw_server(late) as url:
+        session = ClientSession()
+        connecting = asyncio.ensure_future(
+            session.ws_connect(url.with_scheme("ws") / "ws", close_timeout=0.2)
+        )
+        await asyncio.wait_for(asked.wait(), 2)
+        await session.close()
+        answer.set()
+        with pytest.raises(RuntimeError, match="closed"):
+            await asyncio.wait_for(connecting, 2)
+        await asyncio.wait_for(ended.wait(), 2)  # the socket was closed, not leaked
+    # a masked close frame whose code is 1001 (going away), as for the session's others
+    assert received[:1] == b"\x88"
+    mask, payload = received[2:6], received[6:8]
+    assert bytes(b ^ mask[i] for i, b in enumerate(payload)) == (1001).to_bytes(2, "big")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 
 class WebSocketError(Exception):
     """Base of every WebSocket error tidewire raises."""
@@ -46,3 +48,12 @@ class ConnectionClosed(WebSocketError, ConnectionResetError):
         super().__init__(f"WebSocket is closed (code={code}, reason={reason!r})")
         self.code = code
         self.reason = reason
+
+
+class WebSocketTimeoutError(WebSocketError, asyncio.TimeoutError):
+    """No pong came back within the heartbeat's deadline, so the connection failed.
+
+    It arrives as an ERROR message's ``data`` and as ``ws.exception()``; the close
+    code is then 1006. It is an ``asyncio.TimeoutError`` too, which is what aiohttp
+    users already catch.
+    """

@@ -18,26 +18,27 @@ import json
 import os
 import threading
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import Any, Final
 
 from .close import CloseCode
-from .connection import Connection, Role, State
+from .connection import Connection, Role, Teardown
 from .deflate import DeflateParams
-from .errors import ConnectionClosed
-from .messages import CLOSED_MESSAGE, WSMessage, WSMsgType
+from .errors import ConnectionClosed, WebSocketTimeoutError
+from .messages import CLOSED_MESSAGE, WSMessage, WSMessageError, WSMsgType
 from .options import WebSocketOptions
 
-_END_OF_ITERATION = frozenset((WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED))
+__all__ = ["WebSocket", "WebSocketTimeoutError"]  # the error is defined in errors.py
+
+_END_OF_ITERATION = frozenset((WSMsgType.CLOSE, WSMsgType.CLOSED))
 # Enum members under module names for the per-message paths: on Python 3.11 an
-# attribute lookup on an Enum class costs more than the comparison it serves.
-_TEXT, _BINARY, _PING, _PONG = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.PING, WSMsgType.PONG
-_CLOSE, _ERROR = WSMsgType.CLOSE, WSMsgType.ERROR
-_OPEN, _CLOSING, _REMOTE_CLOSED, _CLOSED = (
-    State.OPEN,
-    State.CLOSING,
-    State.REMOTE_CLOSED,
-    State.CLOSED,
-)
+# attribute lookup on an Enum class costs more than the comparison it serves. Final,
+# so that mypy narrows a message by them as by the members themselves.
+_TEXT: Final = WSMsgType.TEXT
+_BINARY: Final = WSMsgType.BINARY
+_PING: Final = WSMsgType.PING
+_PONG: Final = WSMsgType.PONG
+_CLOSE: Final = WSMsgType.CLOSE
+_ERROR: Final = WSMsgType.ERROR
 # From this payload size a frame's header and payload are written as two buffers
 # (one writev) instead of being joined: the join would copy the whole payload.
 _GATHER_FROM = 16 * 1024
@@ -74,10 +75,6 @@ def _read_buffer() -> memoryview:
     if view is None:
         view = _local.view = memoryview(bytearray(_READ_SIZE))
     return view
-
-
-class WebSocketTimeoutError(asyncio.TimeoutError):
-    """No pong came back within the heartbeat's deadline."""
 
 
 class WebSocket(asyncio.BufferedProtocol):
@@ -203,31 +200,36 @@ class WebSocket(asyncio.BufferedProtocol):
         self._handle(self._conn.receive_data(data))
 
     def _handle(self, events: list[WSMessage]) -> None:
+        """Carry out what the connection made of a read: deliver its messages, answer
+        pings, and end the TCP connection when the closing handshake is over."""
         conn = self._conn
         corking = len(events) > 1 and self._cork is None
         if corking:
             self._cork = []
         if self._heartbeat:
             self._last_seen = self._loop.time()
-        closing = conn.state is _CLOSING
+        # Once the application called close(), what the peer still sends is dropped:
+        # nobody will read it, and reading resumed to see the answer (see close()).
+        dropping = self._close_called
         for msg in events:
             kind = msg.type
             if kind is _TEXT or kind is _BINARY:
-                if not closing:  # when we are closing, what the peer still sends is dropped
+                if not dropping:
                     self._deliver(msg)
                 continue
-            if kind is _PING and self._options.autoping:
-                if conn.state is not _CLOSED:
+            if msg.type is _PING and self._options.autoping:
+                # ConnectionClosed: the handshake ended in the same read, so no pong
+                with contextlib.suppress(ConnectionClosed):
                     self.write_frame(conn.send_pong(msg.data))
                 continue
             if kind is _PONG and self._options.autoping:
                 continue
-            if kind is _ERROR:
+            if msg.type is _ERROR:
                 self._exception = msg.data
             self._deliver(msg)
         if corking:  # after the reader's wake-up, so its answers are in the cork
             self._loop.call_soon(self._uncork)
-        if conn.state is _CLOSED:
+        if conn.teardown:
             self._on_closed()
 
     def eof_received(self) -> bool | None:
@@ -277,25 +279,33 @@ class WebSocket(asyncio.BufferedProtocol):
             return
         queue = self._queue
         queue.append(msg)
-        if ending and self._conn.state is _REMOTE_CLOSED:
-            self._answer_handle = self._loop.call_later(
-                self._options.close_timeout, self._answer_close
-            )
-        if (
+        if ending:
+            self._cancel_heartbeat()  # the closing handshake has its own timeout
+            if self._conn.close_due:
+                self._answer_handle = self._loop.call_later(
+                    self._options.close_timeout, self._answer_close
+                )
+        elif (
             len(queue) >= self._max_queue
             and not self._reading_paused
             and self._transport is not None
-            and self._conn.state is _OPEN  # closing: only the TCP close is left to see
+            and not self._close_called  # closing: only the answer and TCP close are left
         ):
             self._reading_paused = True
             self._transport.pause_reading()
 
     def _answer_close(self) -> None:
+        """The application took the peer's close or violation (or ``close_timeout``
+        passed): our answer, if one is due, then the end of the TCP connection."""
+        self._write_close(self._conn.answer_close())
+
+    def _write_close(self, frame: bytes) -> None:
+        """Write the close ``frame`` (if any) behind everything written before it, and
+        carry out the teardown the connection decided."""
         if self._answer_handle is not None:
             self._answer_handle.cancel()
             self._answer_handle = None
         self._uncork()
-        frame = self._conn.answer_close()
         transport = self._transport
         if frame and transport is not None and not transport.is_closing():
             transport.write(frame)
@@ -316,7 +326,7 @@ class WebSocket(asyncio.BufferedProtocol):
                 self._reading_paused = False
                 if self._transport is not None:
                     self._transport.resume_reading()
-        elif self._lost or self._conn.state >= State.REMOTE_CLOSED:
+        elif not self._conn.receiving:  # nothing more can come: over
             msg = CLOSED_MESSAGE
         else:
             if self._transport is None:
@@ -431,11 +441,25 @@ class WebSocket(asyncio.BufferedProtocol):
         if self._writing_paused:
             await self._drain()
 
-    def abort(self) -> None:
-        """Drop the connection at once, without a closing handshake: for a peer that
-        stopped reading, which would never see our close frame anyway."""
-        if self._transport is not None:
-            self._transport.abort()
+    def abort(self, code: int | None = None, reason: str = "") -> None:
+        """Drop the connection at once, without the closing handshake; does not wait.
+
+        For a peer that stopped reading or answering, which would never finish a
+        handshake: ``close()`` would wait ``close_timeout`` for nothing. With ``code``
+        (``Hub`` sends 1008, POLICY_VIOLATION, to a subscriber too slow to keep up), a
+        close frame with ``code`` and ``reason`` is written first, if ours was not sent
+        yet: the peer learns why if it reads again. Without, nothing is sent. Then the
+        TCP connection is dropped, unsent bytes included.
+
+        Afterwards ``close_code`` is 1006 (ABNORMAL_CLOSURE) unless the peer's close had
+        arrived, ``close_reason`` is ``reason``, ``receive()`` returns CLOSED once the
+        queue is empty, sends raise ConnectionClosed and ``close()`` returns False.
+        Raises ValueError for a code or reason a close frame cannot carry (nothing is
+        done then).
+        """
+        frame = self._conn.fail(code, reason)
+        self._close_called = True  # closed on our side: close() has nothing left to do
+        self._write_close(frame)
 
     def write_frame(self, data: bytes, *more: bytes, batch: bool = False) -> None:
         """Write framed bytes without waiting, for a publisher that one slow reader
@@ -533,27 +557,31 @@ class WebSocket(asyncio.BufferedProtocol):
             return False
         reason = message.decode("utf-8") if isinstance(message, bytes) else message
         conn = self._conn
-        # Framed first: a bad code or reason raises before anything is marked closed.
-        frame = conn.send_close(code, reason) if conn.state is State.OPEN else b""
+        # The answer to the peer's close when one is due (its code echoed), else the
+        # start of the handshake: framed first, so that a bad code or reason raises
+        # before anything is marked closed.
+        answering = conn.close_due
+        frame = conn.answer_close() if answering else conn.send_close(code, reason)
         self._close_called = True
-        if frame:
+        if frame and not answering:
             try:
                 self.write_frame(frame)
             except ConnectionClosed:
                 return False
+            self._cancel_heartbeat()  # the closing handshake has its own timeout
         try:
-            if frame:
+            if answering:
+                self._write_close(frame)
+            elif frame:
                 if self._reading_paused and self._transport is not None:
                     # A full queue must not hide the peer's answer; what it still sends
-                    # before that is dropped (see data_received), so nothing piles up.
+                    # before that is dropped (see _handle), so nothing piles up.
                     self._reading_paused = False
                     self._transport.resume_reading()
                 if self._closed_waiter is None:
                     self._closed_waiter = self._loop.create_future()
                 await self._wait(self._closed_waiter, self._options.close_timeout)
-            elif conn.state is State.REMOTE_CLOSED:
-                self._answer_close()
-            if not self._lost and conn.state is State.CLOSED:
+            if not self._lost and conn.teardown:  # the handshake is over: TCP's end
                 self._on_closed()
                 if self._lost_waiter is None:
                     self._lost_waiter = self._loop.create_future()
@@ -565,19 +593,24 @@ class WebSocket(asyncio.BufferedProtocol):
         return True
 
     def _on_closed(self) -> None:
-        """Close frames crossed (or we failed): who closes TCP first.
-
-        The server closes at once; a client gives the server ``close_timeout`` to do
-        it (RFC 6455 section 7.1.1), so the server's TIME_WAIT stays on the server.
-        """
+        """The closing handshake is over (or failed): carry out the connection's
+        ``teardown`` of the TCP connection. A server closes it at once; a client gives
+        the server ``close_timeout`` to do it first (RFC 6455 section 7.1.1); a
+        failure drops it."""
+        teardown = self._conn.teardown
+        if not teardown:
+            return
         self._resolve(self._closed_waiter)
         self._cancel_heartbeat()
         self._uncork()
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        if self._server:
+        if teardown is Teardown.CLOSE:
             transport.close()
+        elif teardown is Teardown.ABORT:
+            # Not close(): that would wait to flush what a dead peer will never read.
+            transport.abort()
         elif self._lost_waiter is None:
             self._lost_waiter = self._loop.create_future()
             self._abort_handle = self._loop.call_later(
@@ -605,9 +638,6 @@ class WebSocket(asyncio.BufferedProtocol):
         """Ping when the peer has been silent for ``heartbeat`` seconds; no pong
         within half of it fails the connection."""
         assert self._heartbeat is not None
-        if self._conn.state is not State.OPEN:  # the closing handshake has its own timeout
-            self._heartbeat_handle = None
-            return
         now = self._loop.time()
         if self._ping_sent_at:
             if self._last_seen < self._ping_sent_at:
@@ -628,16 +658,11 @@ class WebSocket(asyncio.BufferedProtocol):
         self._heartbeat_handle = self._loop.call_later(self._heartbeat / 2, self._on_heartbeat)
 
     def _heartbeat_timeout(self) -> None:
-        conn = self._conn
-        self._exception = WebSocketTimeoutError("no pong within the heartbeat deadline")
-        if conn.state is State.OPEN:
-            self.write_frame(conn.send_close(CloseCode.INTERNAL_ERROR, "heartbeat timeout"))
-        conn.close_code = CloseCode.ABNORMAL_CLOSURE
-        self._deliver(WSMessage(WSMsgType.ERROR, self._exception, None))
-        self._uncork()
-        if self._transport is not None:
-            # Not close(): that would wait to flush what a dead peer will never read.
-            self._transport.abort()
+        """The peer stopped answering: fail the connection (close 1011 sent, if it
+        still reads; 1006 here) and tell the reader with an ERROR message."""
+        exc = self._exception = WebSocketTimeoutError("no pong within the heartbeat deadline")
+        self.abort(CloseCode.INTERNAL_ERROR, "heartbeat timeout")
+        self._deliver(WSMessageError(WSMsgType.ERROR, exc, None))
 
     def _cancel_heartbeat(self) -> None:
         if self._heartbeat_handle is not None:
@@ -648,7 +673,9 @@ class WebSocket(asyncio.BufferedProtocol):
 
     @property
     def closed(self) -> bool:
-        return self._close_called or self._lost or self._conn.state >= State.REMOTE_CLOSED
+        """True once closing began: ``close()`` was called, the peer's close or a
+        failure arrived, or the connection was lost. Sends may then raise."""
+        return self._close_called or not self._conn.receiving
 
     @property
     def close_code(self) -> int | None:

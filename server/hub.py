@@ -8,10 +8,10 @@ agreed on ``server_no_context_takeover`` and the same window share one compresse
 frame, while a connection that keeps compression context gets its own.
 
 The hub never awaits a subscriber: a subscriber whose unsent bytes pass
-``max_buffer`` has stopped reading, and is dropped so the others are not slowed down.
-It is closed with 1008 and aborted at once: the close frame would wait behind all that
-the peer is not reading, so it is not waited for; the server side's ``close_code`` and
-``close_reason`` tell the application why the connection ended.
+``max_buffer`` has stopped reading, and is dropped so the others are not slowed down
+(``WebSocket.abort`` with 1008, POLICY_VIOLATION): the close frame would wait behind
+all that the peer is not reading, so it is not waited for; the server side's
+``close_code`` (1006) and ``close_reason`` tell the application why the connection ended.
 Where messages travel between publishers and hubs is a ``Backend``'s business: the
 in-memory one delivers in-process; one over a real broker would publish there and
 call ``Hub.deliver`` for what it receives, without the application changing.
@@ -19,7 +19,6 @@ call ``Hub.deliver`` for what it receives, without the application changing.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Protocol
@@ -86,14 +85,7 @@ def _share_key(ws: WebSocket) -> object:
     return ws  # its compressor's history is its own
 
 
-def _drop(ws: WebSocket) -> None:
-    """Close without waiting for the peer, which is not reading anyway."""
-    reason = "too slow: stopped reading the messages"
-    frame = ws.connection.send_close(CloseCode.POLICY_VIOLATION, reason)
-    if frame:
-        with contextlib.suppress(ConnectionClosed):  # the transport is closing already
-            ws.write_frame(frame)
-    ws.abort()
+_TOO_SLOW = "too slow: stopped reading the messages"
 
 
 class Hub:
@@ -145,7 +137,7 @@ class Hub:
                 continue
             if ws.write_buffer_size > self.max_buffer:
                 log.info("dropping a subscriber of %r that stopped reading", topic)
-                _drop(ws)
+                ws.abort(CloseCode.POLICY_VIOLATION, _TOO_SLOW)
                 self.dropped += 1
                 slow.append(ws)
                 continue

@@ -24,7 +24,7 @@ from .exceptions import (
     HTTPMethodNotAllowed,
     HTTPUpgradeRequired,
 )
-from .response import StreamResponse
+from .response import BodyBytes, StreamResponse
 
 if TYPE_CHECKING:
     from .request import Request
@@ -97,8 +97,10 @@ class WebSocketResponse(StreamResponse, WebSocket):
         return WebSocketReady(True, accepted.agreement.subprotocol)
 
     async def prepare(self, request: Request) -> None:
-        """Send the 101 and take the connection over; raises an HTTPException (400,
-        403, 405 or 426) that the server answers when the upgrade is refused."""
+        """Send the 101 (with the cookies set so far) and take the connection over.
+
+        Raises an HTTPException (400, 403, 405 or 426) that the server answers when the
+        upgrade is refused, ConnectionResetError when the client left meanwhile."""
         if self.prepared:
             return
         accepted = self._accept(request)
@@ -115,6 +117,64 @@ class WebSocketResponse(StreamResponse, WebSocket):
             subprotocol=accepted.agreement.subprotocol,
         )
 
+    # -- what an HTTP response offers and a WebSocket cannot do -------------------
+
+    async def write(self, data: BodyBytes) -> None:
+        """Not for a WebSocket, which has no HTTP body: raises RuntimeError. Send
+        messages with ``send_str``, ``send_bytes`` or ``send_json``."""
+        raise RuntimeError(f"{_NO_BODY}: send messages with send_str/send_bytes/send_json")
+
+    async def write_eof(self, data: BodyBytes = b"") -> None:
+        """Close the WebSocket (code 1000), as aiohttp does; ``data`` cannot be sent
+        (RuntimeError), nor anything before ``prepare()``."""
+        if data:
+            raise RuntimeError(f"{_NO_BODY}: send messages with send_str/send_bytes/send_json")
+        if not self.prepared:
+            raise RuntimeError("call prepare() before write_eof()")
+        await self.close()
+
+    def set_cookie(
+        self,
+        name: str,
+        value: str,
+        *,
+        expires: str | None = None,
+        domain: str | None = None,
+        max_age: int | None = None,
+        path: str = "/",
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: str | None = None,
+    ) -> None:
+        """Set a cookie that goes out with the 101; raises RuntimeError after
+        ``prepare()``, when there is no HTTP response left to carry it."""
+        self._check_http("set_cookie")
+        StreamResponse.set_cookie(
+            self,
+            name,
+            value,
+            expires=expires,
+            domain=domain,
+            max_age=max_age,
+            path=path,
+            secure=secure,
+            httponly=httponly,
+            samesite=samesite,
+        )
+
+    def del_cookie(self, name: str, *, domain: str | None = None, path: str = "/") -> None:
+        """Ask the client to drop a cookie, with the 101; raises RuntimeError after
+        ``prepare()``, when there is no HTTP response left to carry it."""
+        self._check_http("del_cookie")
+        StreamResponse.del_cookie(self, name, domain=domain, path=path)
+
+    def _check_http(self, what: str) -> None:
+        if self.prepared:
+            raise RuntimeError(f"{what}() after prepare(): {_NO_HTTP}, call it before")
+
+
+_NO_BODY = "a WebSocketResponse has no HTTP body"
+_NO_HTTP = "the 101 went out and the response is a WebSocket now"
 
 # Frozen, so shared: one per setting rather than one per connection.
 _DEFLATE = {nct: ServerDeflate(server_no_context_takeover=nct) for nct in (False, True)}

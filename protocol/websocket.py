@@ -80,6 +80,13 @@ def _read_buffer() -> memoryview:
 class WebSocket(asyncio.BufferedProtocol):
     """The message API: ``async for msg in ws``, ``receive*``, ``send_*``, ``close``.
 
+    The server's ``WebSocketResponse`` and the client's ``ws_connect`` make one and
+    start it; ``role`` says which side it is, ``options`` its settings (message size
+    limit, heartbeat, timeouts, queue length: see ``WebSocketOptions``). Messages
+    the application has not taken yet wait in a queue of ``max_queue`` messages; a
+    full queue stops reading from the socket until it drains. The closing decisions
+    are the sans-I/O ``Connection``'s (``connection``); this class carries them out.
+
     A buffered protocol: the transport reads straight into a buffer shared by the
     thread's connections (``get_buffer``), so no bytes object is made per read; the
     connection copies out what it keeps before the next read reuses the buffer.
@@ -197,6 +204,8 @@ class WebSocket(asyncio.BufferedProtocol):
         self._handle(self._conn.receive_data(bytes(view) if nbytes < _COPY_BELOW else view))
 
     def data_received(self, data: bytes | memoryview) -> None:
+        """Take bytes read some other way than ``get_buffer`` (the bytes that came
+        with the handshake, a test's transport) as if the transport had read them."""
         self._handle(self._conn.receive_data(data))
 
     def _handle(self, events: list[WSMessage]) -> None:
@@ -312,7 +321,14 @@ class WebSocket(asyncio.BufferedProtocol):
         self._on_closed()
 
     def receive(self, timeout: float | None = None) -> Coroutine[Any, Any, WSMessage]:
-        """The next message; CLOSED once the connection is over. Raises TimeoutError."""
+        """The next message: TEXT or BINARY, PING/PONG with ``autoping=False``, the
+        peer's CLOSE (taking it sends our answer), ERROR when the connection failed,
+        then CLOSED for good. Check ``msg.type``, and ``msg.data`` has its type.
+
+        Waits at most ``timeout`` seconds (default: the ``receive_timeout`` option,
+        None: no limit) and raises asyncio.TimeoutError then; the WebSocket stays
+        usable. Raises RuntimeError before the WebSocket is started, or while another
+        task waits in ``receive``. Cancelling it loses no message."""
         return self._receive(timeout, False)
 
     async def _receive(self, timeout: float | None, iterating: bool) -> WSMessage:
@@ -374,14 +390,21 @@ class WebSocket(asyncio.BufferedProtocol):
             waiter.set_exception(asyncio.TimeoutError("no message within the receive timeout"))
 
     async def receive_str(self, *, timeout: float | None = None) -> str:
+        """The next message's text; raises TypeError when it is not TEXT (a CLOSE, a
+        BINARY...: it is consumed), asyncio.TimeoutError as ``receive`` does."""
         return str(await self._receive_typed(WSMsgType.TEXT, timeout))
 
     async def receive_bytes(self, *, timeout: float | None = None) -> bytes:
+        """The next message's bytes; raises TypeError when it is not BINARY (it is
+        consumed), asyncio.TimeoutError as ``receive`` does."""
         return bytes(await self._receive_typed(WSMsgType.BINARY, timeout))
 
     async def receive_json(
         self, *, loads: Callable[[Any], Any] = json.loads, timeout: float | None = None
     ) -> Any:
+        """The next TEXT or BINARY message decoded by ``loads``; raises TypeError for
+        any other kind (it is consumed), what ``loads`` raises for bad JSON, and
+        asyncio.TimeoutError as ``receive`` does."""
         msg = await self.receive(timeout)
         if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
             raise TypeError(f"received {msg.type.name} instead of a JSON message")
@@ -402,6 +425,10 @@ class WebSocket(asyncio.BufferedProtocol):
     # -- sending -----------------------------------------------------------------
 
     async def send_str(self, data: str) -> None:
+        """Send a text message. Returns at once unless the peer is not reading (the
+        transport paused writing), then waits until it reads. Raises TypeError for
+        anything but ``str``, ConnectionClosed once closing began on our side or the
+        connection is lost."""
         if type(data) is not str:
             raise TypeError(f"send_str takes str, not {type(data).__name__}")
         self._write_message(data)
@@ -409,6 +436,9 @@ class WebSocket(asyncio.BufferedProtocol):
             await self._drain()
 
     async def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
+        """Send a binary message; waits as ``send_str`` does. Raises TypeError for
+        ``str``, ConnectionClosed once closing began on our side or the connection
+        is lost."""
         if isinstance(data, str):
             raise TypeError("send_bytes takes bytes-like data, not str")
         self._write_message(data)
@@ -416,6 +446,8 @@ class WebSocket(asyncio.BufferedProtocol):
             await self._drain()
 
     async def send_json(self, data: Any, *, dumps: Callable[[Any], str] = json.dumps) -> None:
+        """Send ``data`` encoded by ``dumps`` as a text message; raises what ``dumps``
+        and ``send_str`` raise."""
         await self.send_str(dumps(data))
 
     def _write_message(self, data: str | bytes | bytearray | memoryview) -> None:
@@ -426,9 +458,16 @@ class WebSocket(asyncio.BufferedProtocol):
             self.write_frame(head, payload)
 
     async def ping(self, message: bytes = b"") -> None:
+        """Send a ping carrying ``message`` (up to 125 bytes: ValueError past it).
+        The peer's pong is a PONG message with ``autoping=False``; with autoping on
+        it only counts as a sign of life. Raises ConnectionClosed once the
+        connection is over."""
         await self.send_prepared(self._conn.send_ping(message))
 
     async def pong(self, message: bytes = b"") -> None:
+        """Send a pong carrying ``message`` (up to 125 bytes: ValueError past it):
+        the answer to a PING message with ``autoping=False``. Raises ConnectionClosed
+        once the connection is over."""
         await self.send_prepared(self._conn.send_pong(message))
 
     async def send_prepared(self, frame: bytes, *more: bytes) -> None:
@@ -548,10 +587,17 @@ class WebSocket(asyncio.BufferedProtocol):
     # -- closing -----------------------------------------------------------------
 
     async def close(self, *, code: int = CloseCode.OK, message: bytes | str = b"") -> bool:
-        """Close with the closing handshake; False when it was already closed.
+        """Close with the closing handshake; False when it was already closed (or
+        aborted, or lost), True otherwise.
 
-        However it ends (the handshake done, ``close_timeout``, a cancel), the TCP
-        connection does not outlive it.
+        Sends a close frame with ``code`` and ``message`` (the reason, UTF-8, up to
+        123 bytes) and waits up to ``close_timeout`` for the peer's answer, then for
+        the end of the TCP connection (a server ends it at once, a client waits for
+        the server to). When the peer closed first, its close is answered instead,
+        its code echoed. What the peer sends meanwhile is dropped. However it ends
+        (the handshake done, ``close_timeout``, a cancel), the TCP connection does
+        not outlive it. Raises ValueError for a code or reason a close frame cannot
+        carry, before anything is closed.
         """
         if self._close_called or self._lost:
             return False
@@ -679,15 +725,26 @@ class WebSocket(asyncio.BufferedProtocol):
 
     @property
     def close_code(self) -> int | None:
+        """Why the connection ended: the code of whoever closed first, 1006
+        (ABNORMAL_CLOSURE) when it ended without the peer's close frame (lost,
+        aborted, heartbeat timeout); None while it is open."""
         return self._conn.close_code
 
     @property
     def close_reason(self) -> str:
+        """The reason that came with ``close_code``; empty when none did."""
         return self._conn.close_reason
 
     @property
     def connection(self) -> Connection:
+        """The sans-I/O ``Connection`` underneath, to read: its state and the deflate
+        parameters, and the framing of a message without sending it (``send_text``,
+        ``send_binary``), which a publisher writes to many sockets with
+        ``write_frame``. Close through ``close`` or ``abort``, not through it."""
         return self._conn
 
     def exception(self) -> BaseException | None:
+        """What made the connection fail: the peer's violation (a ProtocolError), a
+        WebSocketTimeoutError from the heartbeat, or the socket's error; None when
+        it did not fail."""
         return self._exception

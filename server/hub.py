@@ -33,25 +33,37 @@ __all__ = ["Backend", "Hub", "MemoryBackend"]
 log = logging.getLogger("tidewire.server.hub")
 
 Deliver = Callable[[str, "str | bytes"], int]
+"""A hub's ``deliver``: writes a topic's message to the local subscribers."""
 
 
 class Backend(Protocol):
-    """Carries published messages to every hub that watches their topic."""
+    """Carries published messages to every hub that watches their topic.
+
+    The seam between a ``Hub`` and where its messages travel: ``MemoryBackend``
+    delivers in the same process; one over a broker (Redis, NATS...) publishes there
+    and calls the bound ``deliver`` for each message it receives on a watched topic.
+    The hub calls ``bind`` once, then ``watch``/``unwatch`` as topics gain their
+    first and lose their last local subscriber, and ``publish`` for ``Hub.publish``.
+    """
 
     def bind(self, deliver: Deliver) -> None:
-        """Where messages for watched topics go: the hub's ``deliver``."""
+        """Where messages for watched topics go: the hub's ``deliver``, to call with
+        ``(topic, data)`` for each message that arrives."""
 
-    async def publish(self, topic: str, data: str | bytes) -> None: ...
+    async def publish(self, topic: str, data: str | bytes) -> None:
+        """Send ``data`` (text or binary) to every hub watching ``topic``, this one
+        included; what it raises reaches ``Hub.publish``'s caller."""
 
     async def watch(self, topic: str) -> None:
-        """The hub has its first local subscriber to ``topic``."""
+        """The hub has its first local subscriber to ``topic``: start receiving it."""
 
     async def unwatch(self, topic: str) -> None:
-        """The hub's last local subscriber to ``topic`` left."""
+        """The hub's last local subscriber to ``topic`` left: stop receiving it."""
 
 
 class MemoryBackend:
-    """Everything in one process: publishing is delivering."""
+    """The ``Backend`` of one process: publishing is delivering, to the one hub bound
+    to it. The default of ``Hub()``."""
 
     __slots__ = ("_deliver",)
 
@@ -59,16 +71,20 @@ class MemoryBackend:
         self._deliver: Deliver | None = None
 
     def bind(self, deliver: Deliver) -> None:
+        """Deliver published messages with ``deliver`` (the hub's)."""
         self._deliver = deliver
 
     async def publish(self, topic: str, data: str | bytes) -> None:
+        """Deliver ``data`` to the bound hub's subscribers of ``topic`` at once."""
         if self._deliver is not None:
             self._deliver(topic, data)
 
     async def watch(self, topic: str) -> None:
+        """Nothing to do: every topic is delivered in-process."""
         return None
 
     async def unwatch(self, topic: str) -> None:
+        """Nothing to do: every topic is delivered in-process."""
         return None
 
 
@@ -89,7 +105,15 @@ _TOO_SLOW = "too slow: stopped reading the messages"
 
 
 class Hub:
-    """Topics of subscribed WebSockets; see the module docstring."""
+    """Topics of subscribed WebSockets: ``publish`` sends a message to every
+    subscriber of a topic, framed once per group of connections that can share it.
+
+    ``backend`` carries published messages between hubs (default: a
+    ``MemoryBackend``, this process only). A subscriber with more than
+    ``max_buffer`` bytes unsent has stopped reading: it is dropped (closed with
+    1008 without waiting, see ``WebSocket.abort``) so the others are not held
+    up, and counted in ``dropped``. See the module docstring for the framing.
+    """
 
     __slots__ = ("_backend", "_topics", "dropped", "max_buffer")
 
@@ -101,9 +125,13 @@ class Hub:
         self.dropped = 0  # slow subscribers disconnected so far
 
     def subscribers(self, topic: str) -> list[WebSocket]:
+        """The WebSockets subscribed to ``topic`` in this hub (a copy)."""
         return list(self._topics.get(topic, ()))
 
     async def subscribe(self, topic: str, ws: WebSocket) -> None:
+        """Subscribe ``ws`` to ``topic`` (again: no change); the topic's first local
+        subscriber makes the backend watch it. Unsubscribe when the WebSocket ends:
+        a closed one is only dropped at the next delivery."""
         members = self._topics.get(topic)
         if members is None:
             members = self._topics[topic] = {}
@@ -111,6 +139,8 @@ class Hub:
         members[ws] = _share_key(ws)
 
     async def unsubscribe(self, topic: str, ws: WebSocket) -> None:
+        """Stop sending ``topic`` to ``ws`` (nothing happens if it is not subscribed);
+        the topic's last local subscriber leaving makes the backend unwatch it."""
         members = self._topics.get(topic)
         if members is None:
             return
@@ -120,12 +150,15 @@ class Hub:
             await self._backend.unwatch(topic)
 
     async def publish(self, topic: str, data: str | bytes) -> None:
-        """Send ``data`` (text or binary) to every subscriber of ``topic``."""
+        """Send ``data`` (a ``str`` as text, ``bytes`` as binary) to every subscriber
+        of ``topic``, in every hub on the backend. Never waits for a subscriber: one
+        too slow is dropped. Raises what the backend's ``publish`` raises."""
         await self._backend.publish(topic, data)
 
     def deliver(self, topic: str, data: str | bytes) -> int:
-        """Write ``data`` to this hub's subscribers of ``topic``; the number of frames
-        it had to build (one per group that shares bytes)."""
+        """Write ``data`` to this hub's subscribers of ``topic``, without waiting, and
+        return the number of frames it built (one per group that shares bytes). The
+        backend calls it; a closed subscriber is removed, a slow one dropped."""
         members = self._topics.get(topic)
         if not members:
             return 0

@@ -30,22 +30,40 @@ if TYPE_CHECKING:
     from .request import Request
 
 OriginCheck = Callable[[str | None], bool]
+"""The ``origin_check`` of a ``WebSocketResponse``: called with the request's Origin
+header (None without one), it returns False to refuse the upgrade with 403."""
 
 
 class WebSocketReady(NamedTuple):
-    """What ``can_prepare`` found: whether the upgrade would succeed, and the subprotocol."""
+    """What ``can_prepare`` found: ``ok``, whether ``prepare`` would accept the
+    request, and ``protocol``, the subprotocol it would choose (None: none)."""
 
     ok: bool
     protocol: str | None
 
 
 class WebSocketResponse(StreamResponse, WebSocket):
-    """A server WebSocket: ``async for msg in ws``, ``send_*``, ``close``.
+    """A server WebSocket: ``await ws.prepare(request)``, then ``async for msg in
+    ws``, ``send_*``, ``close``: the message API is ``WebSocket``'s.
 
-    ``compress`` offers permessage-deflate; ``server_no_context_takeover`` compresses
-    every message on its own, which lets a publisher share one framed copy among
-    subscribers. ``origin_check`` receives the Origin header (or None) and refuses the
-    upgrade with 403 when it returns False. ``max_msg_size=0`` means no limit.
+    - ``protocols``: the subprotocols we speak, in our order of preference; the first
+      the client offers too is chosen (``ws.protocol``).
+    - ``heartbeat``: ping after that many idle seconds; no pong within half of it
+      fails the connection (an ERROR message, close code 1006). None: no pings.
+    - ``compress``: accept permessage-deflate when the client offers it;
+      ``server_no_context_takeover`` compresses every message on its own, which lets
+      a publisher share one framed copy among subscribers; messages shorter than
+      ``compress_threshold`` bytes go uncompressed.
+    - ``max_msg_size``: a bigger received message fails the connection with 1009
+      (0: no limit).
+    - ``autoping``: answer pings ourselves and keep pings and pongs from ``receive``.
+    - ``receive_timeout``: the default wait of ``receive`` (None: no limit).
+    - ``timeout``: the closing handshake's wait for the peer (``close_timeout``).
+    - ``origin_check``: see ``OriginCheck``.
+    - ``max_queue``: received messages held for the handler before reading pauses.
+
+    Cookies set before ``prepare`` go out with the 101; after it, HTTP body writes
+    and cookies raise RuntimeError. Raises ValueError for an option out of range.
     """
 
     def __init__(
@@ -89,7 +107,8 @@ class WebSocketResponse(StreamResponse, WebSocket):
             raise _refusal(exc, request.method) from None
 
     def can_prepare(self, request: Request) -> WebSocketReady:
-        """Would ``prepare`` accept this request? Nothing is sent."""
+        """Whether ``prepare`` would accept ``request``, and the subprotocol it would
+        choose; nothing is sent, nothing raised."""
         try:
             accepted = self._accept(request)
         except HTTPException:

@@ -116,7 +116,6 @@ class WebSocket(asyncio.BufferedProtocol):
         "_queue",
         "_read_view",
         "_reading_paused",
-        "_server",
         "_transport",
         "_waiter",
         "_writev_fd",
@@ -132,7 +131,6 @@ class WebSocket(asyncio.BufferedProtocol):
             compress_threshold=options.compress_threshold,
         )
         self._options = options
-        self._server = role is Role.SERVER
         self.protocol: str | None = None
         # The two settings read on every received burst, kept at hand; the others
         # are read from the shared options.

@@ -20,7 +20,7 @@ h11's way: the transitions each event allows are one table, ``_TRANSITIONS``, an
     send close          CLOSING         -         CLOSED          -
     receive close       REMOTE_CLOSED   CLOSED    -               -
     receive violation   REMOTE_CLOSED   CLOSED    -               -
-    fail (local)        CLOSED          CLOSED    CLOSED          CLOSED
+    fail                CLOSED          CLOSED    CLOSED          CLOSED
     end of stream       CLOSED          CLOSED    CLOSED          CLOSED
 
 ("-": not allowed; ``send_close`` then returns no bytes, and nothing is received past
@@ -132,11 +132,11 @@ class Teardown(IntEnum):
 class _Event(Enum):
     """What moves the state: the rows of the module docstring's table."""
 
-    SEND_CLOSE = "send a close frame"
-    RECEIVE_CLOSE = "receive a close frame"
-    RECEIVE_VIOLATION = "receive a protocol violation"
-    FAIL = "fail the connection"
-    EOF = "the end of the stream"
+    SEND_CLOSE = "send close"  # send_close, answer_close, fail with a code
+    RECEIVE_CLOSE = "receive close"  # a valid close frame
+    RECEIVE_VIOLATION = "receive violation"  # bytes that break RFC 6455 or 7692
+    FAIL = "fail"  # fail(): a failure found on our side
+    EOF = "end of stream"  # receive_eof()
 
 
 _TRANSITIONS: dict[State, dict[_Event, State]] = {
@@ -334,7 +334,7 @@ class Connection:
         before = self._state
         after = _TRANSITIONS[before].get(event)
         if after is None:  # the callers check first: reaching this is a bug here
-            raise RuntimeError(f"cannot {event.value} in state {before.name}")
+            raise RuntimeError(f"{event.value!r} is not allowed in state {before.name}")
         self._state = after
         self.receiving = after is _OPEN or after is _CLOSING
         if event is _Event.RECEIVE_CLOSE:

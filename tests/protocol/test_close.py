@@ -7,6 +7,7 @@ import struct
 import pytest
 from protocol_wire import assert_failed, close_code_sent, read_frames, wire_to
 
+from tidewire.protocol import connection
 from tidewire.protocol.close import CloseCode, build_close, is_valid_wire_code, parse_close
 from tidewire.protocol.connection import Connection, Role, State, Teardown
 from tidewire.protocol.errors import ConnectionClosed, ProtocolError
@@ -264,3 +265,23 @@ def test_the_state_is_read_only(conn: Connection) -> None:
     for name in ("state", "close_code", "close_reason", "close_received", "role", "deflate"):
         with pytest.raises(AttributeError):
             setattr(conn, name, None)
+
+
+def test_the_documented_transitions_are_the_ones_taken() -> None:
+    """The table in connection.py's docstring is ``_TRANSITIONS``, row for row."""
+    doc = connection.__doc__ or ""
+    lines = doc[doc.index("event / state") :].splitlines()
+    states = lines[0].split()[3:]
+    documented = {}
+    for line in lines[1:6]:
+        *words, a, b, c, d = line.split()
+        event = connection._Event(" ".join(words))
+        for state, cell in zip(states, (a, b, c, d), strict=True):
+            if cell != "-":
+                documented[State[state], event] = State[cell]
+    taken = {
+        (state, event): after
+        for state, row in connection._TRANSITIONS.items()
+        for event, after in row.items()
+    }
+    assert documented == taken

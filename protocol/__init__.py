@@ -5,7 +5,7 @@ asyncio class both sides hand their connection to after the opening handshake.
 """
 
 from .close import CloseCode
-from .connection import Connection, Role, State
+from .connection import Connection, Role, State, Teardown
 from .deflate import ClientDeflate, DeflateParams, ServerDeflate
 from .errors import (
     ConnectionClosed,
@@ -13,11 +13,23 @@ from .errors import (
     PayloadTooBig,
     ProtocolError,
     WebSocketError,
+    WebSocketTimeoutError,
 )
-from .messages import WSMessage, WSMsgType
-from .websocket import WebSocket, WebSocketTimeoutError
+from .messages import (
+    WSMessage,
+    WSMessageBinary,
+    WSMessageClose,
+    WSMessageClosed,
+    WSMessageError,
+    WSMessagePing,
+    WSMessagePong,
+    WSMessageText,
+    WSMsgType,
+)
+from .websocket import WebSocket
 
 WSCloseCode = CloseCode
+"""aiohttp's name for ``CloseCode``, the close codes of RFC 6455 section 7.4."""
 
 __all__ = [
     "ClientDeflate",
@@ -31,8 +43,16 @@ __all__ = [
     "Role",
     "ServerDeflate",
     "State",
+    "Teardown",
     "WSCloseCode",
     "WSMessage",
+    "WSMessageBinary",
+    "WSMessageClose",
+    "WSMessageClosed",
+    "WSMessageError",
+    "WSMessagePing",
+    "WSMessagePong",
+    "WSMessageText",
     "WSMsgType",
     "WebSocket",
     "WebSocketError",

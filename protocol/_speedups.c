@@ -455,9 +455,11 @@ static PyTypeObject PayloadBufferType = {
     .tp_new = PyType_GenericNew,
 };
 
-/* MessageReader(message, text, binary): the receive loop's common case compiled.
- * read(src, pos, masked, max_size, events) -> pos appends message(text, str, None) or
- * message(binary, bytes, None) to ``events`` for each whole frame at src[pos:] that is
+/* MessageReader(text_message, text, binary_message, binary): the receive loop's common
+ * case compiled. read(src, pos, masked, max_size, events) -> pos appends
+ * text_message(text, str, None) or binary_message(binary, bytes, None) (the message
+ * classes of messages.py, with their WSMsgType members) to ``events`` for each whole
+ * frame at src[pos:] that is
  * a complete message on its own: final, no reserved bit, a data opcode, masked exactly
  * when ``masked``, no longer than ``max_size`` (0: no limit), valid UTF-8 if text. It
  * stops at the first frame that is anything else, or has not fully arrived, and
@@ -466,33 +468,38 @@ static PyTypeObject PayloadBufferType = {
  * not: it only skips the interpreter for the frames that need no decision. */
 typedef struct {
     PyObject_HEAD
-    PyObject *message;  /* WSMessage: a tuple subclass, filled like a tuple */
+    PyObject *text_message;  /* the message classes: tuple subclasses, filled like tuples */
     PyObject *text;
+    PyObject *binary_message;
     PyObject *binary;
 } MessageReader;
 
 static int
 reader_init(MessageReader *self, PyObject *args, PyObject *kwds)
 {
-    PyObject *message, *text, *binary;
-    static char *kwlist[] = {"message", "text", "binary", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OO", kwlist, &PyType_Type, &message,
-                                     &text, &binary)) {
+    PyObject *text_message, *text, *binary_message, *binary;
+    static char *kwlist[] = {"text_message", "text", "binary_message", "binary", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OO!O", kwlist, &PyType_Type,
+                                     &text_message, &text, &PyType_Type, &binary_message,
+                                     &binary)) {
         return -1;
     }
-    if (!PyType_IsSubtype((PyTypeObject *)message, &PyTuple_Type)) {
-        PyErr_SetString(PyExc_TypeError, "message must be a tuple subclass");
+    if (!PyType_IsSubtype((PyTypeObject *)text_message, &PyTuple_Type)
+        || !PyType_IsSubtype((PyTypeObject *)binary_message, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "the message classes must be tuple subclasses");
         return -1;
     }
-    if (self->message != NULL) {
+    if (self->text_message != NULL) {
         PyErr_SetString(PyExc_TypeError, "a MessageReader is initialised once");
         return -1;
     }
-    Py_INCREF(message);
+    Py_INCREF(text_message);
     Py_INCREF(text);
+    Py_INCREF(binary_message);
     Py_INCREF(binary);
-    self->message = message;
+    self->text_message = text_message;
     self->text = text;
+    self->binary_message = binary_message;
     self->binary = binary;
     return 0;
 }
@@ -500,8 +507,9 @@ reader_init(MessageReader *self, PyObject *args, PyObject *kwds)
 static void
 reader_dealloc(MessageReader *self)
 {
-    Py_CLEAR(self->message);
+    Py_CLEAR(self->text_message);
     Py_CLEAR(self->text);
+    Py_CLEAR(self->binary_message);
     Py_CLEAR(self->binary);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -538,11 +546,11 @@ frame_payload(const unsigned char *src, Py_ssize_t size, const unsigned char *ma
     return data;
 }
 
-/* message(kind, data, None), stealing ``data``. */
+/* cls(kind, data, None), stealing ``data``. */
 static PyObject *
-new_message(MessageReader *self, PyObject *kind, PyObject *data)
+new_message(PyObject *cls, PyObject *kind, PyObject *data)
 {
-    PyTypeObject *type = (PyTypeObject *)self->message;
+    PyTypeObject *type = (PyTypeObject *)cls;
 #if PY_VERSION_HEX >= 0x030E0000
     /* tuples cache their hash from 3.14 on: only tuple's constructor sets it up */
     PyObject *args = Py_BuildValue("((OOO))", kind, data, Py_None);
@@ -577,7 +585,7 @@ reader_read(MessageReader *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "read(src, pos, masked, max_size, events)");
         return NULL;
     }
-    if (self->message == NULL) {
+    if (self->text_message == NULL) {
         PyErr_SetString(PyExc_TypeError, "the MessageReader was not initialised");
         return NULL;
     }
@@ -655,7 +663,8 @@ reader_read(MessageReader *self, PyObject *const *args, Py_ssize_t nargs)
             }
             break;  /* invalid UTF-8: the Python loop raises the close code */
         }
-        PyObject *message = new_message(self, text ? self->text : self->binary, data);
+        PyObject *message = text ? new_message(self->text_message, self->text, data)
+                                 : new_message(self->binary_message, self->binary, data);
         if (message == NULL || PyList_Append(events, message) < 0) {
             Py_XDECREF(message);
             PyBuffer_Release(&view);
@@ -681,7 +690,8 @@ static PyTypeObject MessageReaderType = {
     .tp_basicsize = sizeof(MessageReader),
     .tp_dealloc = (destructor)reader_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "MessageReader(message, text, binary): whole plain frames to messages.",
+    .tp_doc = "MessageReader(text_message, text, binary_message, binary): whole plain\n"
+              "frames to messages.",
     .tp_methods = reader_methods,
     .tp_init = (initproc)reader_init,
     .tp_new = PyType_GenericNew,

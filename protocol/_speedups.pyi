@@ -12,7 +12,13 @@ class PayloadBuffer:
     def take(self, mask: bytes | None) -> bytes: ...
 
 class MessageReader:
-    def __init__(self, message: type[tuple[object, ...]], text: object, binary: object) -> None: ...
+    def __init__(
+        self,
+        text_message: type[tuple[object, ...]],
+        text: object,
+        binary_message: type[tuple[object, ...]],
+        binary: object,
+    ) -> None: ...
     def read(
         self,
         src: bytes | bytearray | memoryview,

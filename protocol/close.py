@@ -9,7 +9,9 @@ from .errors import ProtocolError
 
 
 class CloseCode(IntEnum):
-    """Close status codes, named as aiohttp users know them (``WSCloseCode``)."""
+    """Close status codes (RFC 6455 section 7.4), named as aiohttp users know them
+    (``WSCloseCode``). 1005, 1006 and 1015 never go on the wire: they name what
+    happened locally (no code received, no close frame at all, a TLS failure)."""
 
     OK = 1000
     GOING_AWAY = 1001

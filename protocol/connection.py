@@ -10,9 +10,23 @@ decides nothing: any frame that needs a check or state goes through the Python l
 a large binary frame still arriving offers ``payload_buffer``, the rest of its
 payload, for the caller to read the socket straight into.
 
-The connection never sends on its own. After a close frame or a violation it stops
-receiving (state REMOTE_CLOSED) but may still send, so what the application answers
-to earlier messages goes out before the close that ``answer_close`` then produces.
+The connection never sends on its own, and never touches a socket: its send methods
+return the bytes to write, and after each call it says what the caller must do with
+the TCP connection (``teardown``). Closing is an explicit state machine (``State``),
+h11's way: the transitions each event allows are one table, ``_TRANSITIONS``, and
+``_enter`` is the one place that takes them::
+
+    event / state       OPEN            CLOSING   REMOTE_CLOSED   CLOSED
+    send close          CLOSING         -         CLOSED          -
+    receive close       REMOTE_CLOSED   CLOSED    -               -
+    receive violation   REMOTE_CLOSED   CLOSED    -               -
+    fail                CLOSED          CLOSED    CLOSED          CLOSED
+    end of stream       CLOSED          CLOSED    CLOSED          CLOSED
+
+("-": not allowed; ``send_close`` then returns no bytes, and nothing is received past
+REMOTE_CLOSED.) After the peer's close or a violation the connection stops receiving
+but may still send, so what the application answers to earlier messages goes out
+before the close that ``answer_close`` then produces.
 """
 
 from __future__ import annotations
@@ -21,6 +35,7 @@ import codecs
 import sys
 from collections.abc import Callable
 from enum import Enum, IntEnum
+from typing import Final
 
 from .close import CloseCode, build_close, parse_close
 from .deflate import Compressor, Decompressor, DeflateParams
@@ -40,7 +55,16 @@ from .frames import (
     new_payload,
     read_header,
 )
-from .messages import WSMessage, WSMsgType
+from .messages import (
+    WSMessage,
+    WSMessageBinary,
+    WSMessageClose,
+    WSMessageError,
+    WSMessagePing,
+    WSMessagePong,
+    WSMessageText,
+    WSMsgType,
+)
 
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 _KNOWN_OPCODES = frozenset(Opcode)
@@ -64,23 +88,92 @@ def _invalid_text() -> ProtocolError:
 
 
 class Role(Enum):
+    """Which side of the connection we are: it decides who masks frames (the client)
+    and who closes the TCP connection first (the server)."""
+
     SERVER = "server"
     CLIENT = "client"
 
 
 class State(IntEnum):
+    """Where a connection is in its closing handshake (RFC 6455 section 7); the
+    module docstring has the transitions."""
+
     OPEN = 1
-    CLOSING = 2  # we sent a close frame and wait for the peer's
-    REMOTE_CLOSED = 3  # the peer's close (or its violation) arrived; ours is still due
-    CLOSED = 4  # close frames crossed, or the connection was lost
+    """Messages go both ways."""
+    CLOSING = 2
+    """We sent our close frame and wait for the peer's; what it sent before it saw
+    ours still arrives."""
+    REMOTE_CLOSED = 3
+    """The peer's close frame or its violation arrived: nothing more is received, and
+    our close is due (``answer_close``); messages may still be sent before it."""
+    CLOSED = 4
+    """Close frames crossed, or the connection failed or was lost: only the end of
+    the TCP connection is left (``teardown``)."""
+
+
+class Teardown(IntEnum):
+    """What the caller does with the TCP connection now, as the connection decided
+    on its last event (``Connection.teardown``). NONE is the only false value."""
+
+    NONE = 0
+    """Nothing: the closing handshake is not over, or the TCP connection is gone."""
+    CLOSE = 1
+    """Close it now: the handshake is over and the server closes first (RFC 6455
+    section 7.1.1), so the TIME_WAIT stays on the server."""
+    AWAIT = 2
+    """Wait for the server to close it: the handshake is over and we are the client;
+    abort it if the server has not closed it within a timeout."""
+    ABORT = 3
+    """Drop it at once, unsent bytes included: the connection failed on our side
+    (``Connection.fail``)."""
+
+
+class _Event(Enum):
+    """What moves the state: the rows of the module docstring's table."""
+
+    SEND_CLOSE = "send close"  # send_close, answer_close, fail with a code
+    RECEIVE_CLOSE = "receive close"  # a valid close frame
+    RECEIVE_VIOLATION = "receive violation"  # bytes that break RFC 6455 or 7692
+    FAIL = "fail"  # fail(): a failure found on our side
+    EOF = "end of stream"  # receive_eof()
+
+
+_TRANSITIONS: dict[State, dict[_Event, State]] = {
+    State.OPEN: {
+        _Event.SEND_CLOSE: State.CLOSING,
+        _Event.RECEIVE_CLOSE: State.REMOTE_CLOSED,
+        _Event.RECEIVE_VIOLATION: State.REMOTE_CLOSED,
+        _Event.FAIL: State.CLOSED,
+        _Event.EOF: State.CLOSED,
+    },
+    State.CLOSING: {
+        _Event.RECEIVE_CLOSE: State.CLOSED,
+        _Event.RECEIVE_VIOLATION: State.CLOSED,
+        _Event.FAIL: State.CLOSED,
+        _Event.EOF: State.CLOSED,
+    },
+    State.REMOTE_CLOSED: {
+        _Event.SEND_CLOSE: State.CLOSED,
+        _Event.FAIL: State.CLOSED,
+        _Event.EOF: State.CLOSED,
+    },
+    State.CLOSED: {_Event.FAIL: State.CLOSED, _Event.EOF: State.CLOSED},
+}
 
 
 # Enum members under module names: on Python 3.11 looking up ``Opcode.CLOSE`` costs
 # more than the comparison it serves, and the receive loop compares per frame.
 _CONTINUATION, _TEXT, _BINARY = Opcode.CONTINUATION, Opcode.TEXT, Opcode.BINARY
 _CLOSE = Opcode.CLOSE
-_TEXT_MSG, _BINARY_MSG = WSMsgType.TEXT, WSMsgType.BINARY
-_OPEN, _REMOTE_CLOSED = State.OPEN, State.REMOTE_CLOSED
+_TEXT_MSG: Final = WSMsgType.TEXT  # Final: the message classes take only their own kind
+_BINARY_MSG: Final = WSMsgType.BINARY
+_OPEN, _CLOSING, _REMOTE_CLOSED, _CLOSED = (
+    State.OPEN,
+    State.CLOSING,
+    State.REMOTE_CLOSED,
+    State.CLOSED,
+)
 
 # The compiled loop over whole plain frames (a message each, nothing to decide):
 # read(src, pos, masked, max_size, events) -> where the first other frame starts.
@@ -90,19 +183,36 @@ _read_plain: (
 if HAS_SPEEDUPS:
     from ._speedups import MessageReader
 
-    _read_plain = MessageReader(WSMessage, _TEXT_MSG, _BINARY_MSG).read
+    _read_plain = MessageReader(WSMessageText, _TEXT_MSG, WSMessageBinary, _BINARY_MSG).read
 
 
 class Connection:
-    """One side of a WebSocket connection, after the opening handshake."""
+    """One side of a WebSocket connection, after the opening handshake.
+
+    ``role`` says which side; ``deflate`` the permessage-deflate parameters the
+    handshake agreed (or ``use_deflate`` later); ``max_message_size`` bounds a
+    received message, decompressed (0: no limit; a bigger one fails the connection
+    with 1009); messages shorter than ``compress_threshold`` bytes are sent
+    uncompressed even when deflate is agreed.
+
+    Two attributes are read after each call, on the hot path, so they are plain
+    attributes; only the connection changes them:
+
+    - ``receiving``: True while messages may still arrive (OPEN or CLOSING).
+    - ``teardown``: what to do with the TCP connection now (a ``Teardown``).
+    """
 
     __slots__ = (
         "_buf",
         "_client",
+        "_close_code",
+        "_close_reason",
+        "_close_received",
         "_compress_threshold",
         "_compressor",
         "_decoder",
         "_decompressor",
+        "_deflate",
         "_fin",
         "_held",
         "_mask",
@@ -113,12 +223,10 @@ class Connection:
         "_offset",
         "_parts",
         "_remaining",
-        "close_code",
-        "close_reason",
-        "close_received",
-        "deflate",
-        "role",
-        "state",
+        "_role",
+        "_state",
+        "receiving",
+        "teardown",
     )
 
     def __init__(
@@ -129,14 +237,15 @@ class Connection:
         max_message_size: int = 4 * 1024 * 1024,
         compress_threshold: int = 64,
     ) -> None:
-        """``max_message_size=0`` means no limit; messages shorter than
-        ``compress_threshold`` bytes go uncompressed even when deflate is agreed."""
-        self.role = role
-        self.state = State.OPEN
-        self.deflate = deflate
-        self.close_code: int | None = None
-        self.close_reason = ""
-        self.close_received = False
+        """A connection of ``role`` in state OPEN; see the class docstring."""
+        self._role = role
+        self._state = State.OPEN
+        self.receiving = True
+        self.teardown = Teardown.NONE
+        self._deflate: DeflateParams | None = None
+        self._close_code: int | None = None
+        self._close_reason = ""
+        self._close_received = False
         self._client = role is Role.CLIENT
         # 0 (or None) is no limit; a limit past any size a buffer can have is none too
         self._max_size = min(max_message_size or 0, sys.maxsize)
@@ -161,8 +270,9 @@ class Connection:
         self._decoder: codecs.IncrementalDecoder | None = None
 
     def use_deflate(self, params: DeflateParams) -> None:
-        """Switch permessage-deflate on with the parameters the handshake agreed."""
-        self.deflate = params
+        """Switch permessage-deflate on with the parameters the handshake agreed:
+        messages sent from now on are compressed, compressed ones are accepted."""
+        self._deflate = params
         if self._client:
             ours = (params.client_max_window_bits, params.client_no_context_takeover)
             peer_nct = params.server_no_context_takeover
@@ -172,12 +282,86 @@ class Connection:
         self._compressor = Compressor(*ours)
         self._decompressor = Decompressor(peer_nct)
 
+    # -- state -------------------------------------------------------------------
+
+    @property
+    def role(self) -> Role:
+        """Which side of the connection this is."""
+        return self._role
+
+    @property
+    def deflate(self) -> DeflateParams | None:
+        """The permessage-deflate parameters in use; None when messages go uncompressed."""
+        return self._deflate
+
+    @property
+    def state(self) -> State:
+        """Where the connection is in its closing handshake."""
+        return self._state
+
+    @property
+    def close_code(self) -> int | None:
+        """Why the connection ended, once it is ending: the code of whoever closed
+        first (the peer's, ours, or a violation's), 1006 (ABNORMAL_CLOSURE) when it
+        ended without the peer's close frame; None while open."""
+        return self._close_code
+
+    @property
+    def close_reason(self) -> str:
+        """The reason that came with ``close_code`` (empty when none did)."""
+        return self._close_reason
+
+    @property
+    def close_received(self) -> bool:
+        """Whether the peer's close frame arrived."""
+        return self._close_received
+
+    @property
+    def close_due(self) -> bool:
+        """Whether our close frame is due: the peer's close or its violation arrived
+        and ``answer_close`` has not answered it yet."""
+        return self._state is _REMOTE_CLOSED
+
+    def _may(self, event: _Event) -> bool:
+        return event in _TRANSITIONS[self._state]
+
+    def _enter(self, event: _Event, code: int | None = None, reason: str = "") -> None:
+        """Take the transition ``event`` allows from the current state: the one place
+        the state changes, and with it ``receiving``, ``teardown`` and the close code.
+
+        ``code`` and ``reason`` are those of a close sent or received, or the code
+        of a violation; whoever starts the closing names it."""
+        before = self._state
+        after = _TRANSITIONS[before].get(event)
+        if after is None:  # the callers check first: reaching this is a bug here
+            raise RuntimeError(f"{event.value!r} is not allowed in state {before.name}")
+        self._state = after
+        self.receiving = after is _OPEN or after is _CLOSING
+        if event is _Event.RECEIVE_CLOSE:
+            self._close_received = True
+        if event is _Event.EOF or event is _Event.FAIL:
+            if not self._close_received:
+                self._close_code = CloseCode.ABNORMAL_CLOSURE
+        elif before is _OPEN:
+            self._close_code, self._close_reason = code, reason
+        if after is _CLOSED:
+            if event is _Event.EOF:
+                self.teardown = Teardown.NONE
+            elif event is _Event.FAIL:
+                self.teardown = Teardown.ABORT
+            else:
+                self.teardown = Teardown.AWAIT if self._client else Teardown.CLOSE
+
     # -- receiving ---------------------------------------------------------------
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> list[WSMessage]:
-        """Feed bytes from the network; return the messages they complete. Nothing of
-        ``data`` is kept but copies: the caller may reuse its buffer at once."""
-        if self.state >= _REMOTE_CLOSED:
+        """Feed bytes from the network; return the messages they complete, in order.
+
+        A violation of the protocol does not raise: the list ends with an ERROR
+        message (its ``data`` a ``ProtocolError`` with the close code to answer), and
+        nothing more is received. Nothing of ``data`` is kept but copies: the caller
+        may reuse its buffer at once. Empty once ``receiving`` is False."""
+        if not self.receiving:
             return []
         events: list[WSMessage] = []
         buf = self._buf
@@ -189,9 +373,9 @@ class Connection:
         try:
             pos = self._parse(src, events)
         except ProtocolError as exc:
-            self._fail(exc, events)
+            self._violation(exc, events)
             return events
-        if self.state >= _REMOTE_CLOSED:  # a close frame ended it: drop the rest
+        if not self.receiving:  # a close frame ended it: drop the rest
             self._buf = bytearray()
         elif src is buf:
             del buf[:pos]
@@ -200,12 +384,10 @@ class Connection:
         return events
 
     def receive_eof(self) -> None:
-        """The transport closed: a connection not closed cleanly ends with 1006."""
+        """The TCP connection ended: state CLOSED, and ``close_code`` 1006 unless the
+        peer's close frame arrived first."""
         self._held = None  # a half-received payload is not kept past the connection
-        if self.state is not State.CLOSED:
-            self.state = State.CLOSED
-            if not self.close_received:
-                self.close_code = CloseCode.ABNORMAL_CLOSURE
+        self._enter(_Event.EOF)
 
     def _parse(self, src: bytes | bytearray | memoryview, events: list[WSMessage]) -> int:
         pos = 0
@@ -231,7 +413,7 @@ class Connection:
                     if mask is not None:
                         payload = apply_mask(payload, mask)
                     self._control(opcode, bytes(payload), events)
-                    if self.state >= _REMOTE_CLOSED:
+                    if not self.receiving:
                         return pos
                     continue
                 if first & _FIN_NO_RSV == FIN and opcode and stop <= end:
@@ -246,9 +428,9 @@ class Connection:
                     else:  # unmasked through a view: one copy instead of two
                         payload = apply_mask(memoryview(src)[start:stop], mask)
                     if opcode == _TEXT:
-                        events.append(WSMessage(_TEXT_MSG, _decode(payload), None))
+                        events.append(WSMessageText(_TEXT_MSG, _decode(payload), None))
                     else:
-                        events.append(WSMessage(_BINARY_MSG, bytes(payload), None))
+                        events.append(WSMessageBinary(_BINARY_MSG, bytes(payload), None))
                     continue
                 self._start_frame(first, opcode, mask, length)
                 pos += size
@@ -385,54 +567,50 @@ class Connection:
         self._parts = []
         self._decoder = None
         if opcode == _TEXT:
-            return WSMessage(_TEXT_MSG, "".join(parts), None)  # type: ignore[arg-type]
-        return WSMessage(_BINARY_MSG, b"".join(parts), None)  # type: ignore[arg-type]
+            return WSMessageText(_TEXT_MSG, "".join(parts), None)  # type: ignore[arg-type]
+        return WSMessageBinary(_BINARY_MSG, b"".join(parts), None)  # type: ignore[arg-type]
 
     def _control(self, opcode: int, payload: bytes, events: list[WSMessage]) -> None:
         if opcode == Opcode.PING:
-            events.append(WSMessage(WSMsgType.PING, payload, None))
+            events.append(WSMessagePing(WSMsgType.PING, payload, None))
         elif opcode == Opcode.PONG:
-            events.append(WSMessage(WSMsgType.PONG, payload, None))
+            events.append(WSMessagePong(WSMsgType.PONG, payload, None))
         else:
             code, reason = parse_close(payload)
-            self.close_received = True
-            if self.state is State.OPEN:
-                # close_code tells who ended it: the peer's code only when it started.
-                self.close_code, self.close_reason = code, reason
-                self.state = State.REMOTE_CLOSED
-            else:
-                self.state = State.CLOSED
-            events.append(WSMessage(WSMsgType.CLOSE, code, reason))
+            self._enter(_Event.RECEIVE_CLOSE, code, reason)
+            events.append(WSMessageClose(WSMsgType.CLOSE, code, reason))
 
-    def _fail(self, exc: ProtocolError, events: list[WSMessage]) -> None:
-        """Fail the connection (RFC 6455 section 7.1.7): stop receiving; the close
-        with ``exc.code`` is for ``answer_close`` once the earlier events are handled."""
-        if self.state is State.OPEN:
-            self.close_code = exc.code
-            self.state = State.REMOTE_CLOSED
-        else:  # we had sent our close already: nothing more to say
-            self.state = State.CLOSED
+    def _violation(self, exc: ProtocolError, events: list[WSMessage]) -> None:
+        """Fail the connection for what the peer sent (RFC 6455 section 7.1.7): stop
+        receiving; the close with ``exc.code`` is for ``answer_close`` once the earlier
+        events are handled (none when our close went already)."""
+        self._enter(_Event.RECEIVE_VIOLATION, exc.code)
         self._buf = bytearray()
-        events.append(WSMessage(WSMsgType.ERROR, exc, None))
+        events.append(WSMessageError(WSMsgType.ERROR, exc, None))
 
     # -- sending -----------------------------------------------------------------
 
     def send_text(self, text: str) -> bytes:
+        """The frame of a text message; raises TypeError for anything but ``str``,
+        ConnectionClosed once our close frame was sent (or the connection is over)."""
         if not isinstance(text, str):
             raise TypeError(f"text must be str, not {type(text).__name__}")
         return b"".join(self.message_parts(text))
 
     def send_binary(self, data: bytes | bytearray | memoryview) -> bytes:
+        """The frame of a binary message; raises TypeError for ``str``,
+        ConnectionClosed once our close frame was sent (or the connection is over)."""
         if isinstance(data, str):
             raise TypeError("data must be bytes-like, not str")
         return b"".join(self.message_parts(data))
 
     def message_parts(self, data: str | bytes | bytearray | memoryview) -> tuple[bytes, bytes]:
         """A text (``str``) or binary message as its frame's header and payload, for a
-        writer that gathers them: a large payload is not copied behind its header."""
-        state = self.state
+        writer that gathers them: a large payload is not copied behind its header.
+        Raises ConnectionClosed once our close frame was sent (or the connection is over)."""
+        state = self._state
         if state is not _OPEN and state is not _REMOTE_CLOSED:
-            raise ConnectionClosed(self.close_code, self.close_reason)
+            raise ConnectionClosed(self._close_code, self._close_reason)
         if isinstance(data, str):
             opcode, payload = _TEXT, data.encode("utf-8")
         else:
@@ -443,39 +621,54 @@ class Connection:
         return frame_parts(opcode, payload, 0, self._client)
 
     def send_ping(self, data: bytes = b"") -> bytes:
+        """The frame of a ping carrying ``data``; raises ValueError past 125 bytes,
+        ConnectionClosed once the connection is CLOSED."""
         return self._control_frame(Opcode.PING, data)
 
     def send_pong(self, data: bytes = b"") -> bytes:
+        """The frame of a pong carrying ``data`` (a ping's payload, to answer it);
+        raises ValueError past 125 bytes, ConnectionClosed once the connection is CLOSED."""
         return self._control_frame(Opcode.PONG, data)
 
     def send_close(self, code: int | None = CloseCode.OK, reason: str = "") -> bytes:
-        """Start the closing handshake, or answer the peer's close or violation;
-        empty bytes once our close was sent. ``None`` sends a close without a code."""
+        """The close frame that starts the closing handshake, or answers the peer's
+        close or violation; empty bytes once our close was sent. ``None`` sends a close
+        without a code. Raises ValueError for a code or reason a close frame cannot
+        carry (the state is then unchanged)."""
         payload = build_close(code, reason)
-        if self.state is State.OPEN:
-            self.state = State.CLOSING
-            self.close_code, self.close_reason = code, reason
-        elif self.state is State.REMOTE_CLOSED:
-            self.state = State.CLOSED
-        else:
+        if not self._may(_Event.SEND_CLOSE):
             return b""
+        self._enter(_Event.SEND_CLOSE, code, reason)
         return self._frame(Opcode.CLOSE, payload)
 
     def answer_close(self) -> bytes:
         """Our side of a close the peer started (its code echoed) or of a violation
-        (the error's code); empty bytes when there is nothing to answer."""
-        if self.state is not State.REMOTE_CLOSED:
+        (the error's code); empty bytes when no answer is due (``close_due``)."""
+        if self._state is not _REMOTE_CLOSED:
             return b""
-        code = self.close_code
+        code = self._close_code
         if code == CloseCode.NO_STATUS_RECEIVED:
             code = None
         return self.send_close(code, "")
 
+    def fail(self, code: int | None = None, reason: str = "") -> bytes:
+        """Fail the connection for something found on our side (no pong within the
+        heartbeat's deadline, a peer too slow to keep up): state CLOSED, ``teardown``
+        ABORT, ``close_code`` 1006 (ABNORMAL_CLOSURE) unless the peer's close arrived.
+
+        With ``code``, returns a close frame with ``code`` and ``reason`` to write
+        before dropping the connection, when our close was not sent yet (empty bytes
+        otherwise): the peer learns why if it still reads. Raises ValueError for a code
+        or reason a close frame cannot carry (the state is then unchanged)."""
+        frame = b"" if code is None else self.send_close(code, reason)
+        self._enter(_Event.FAIL)
+        return frame
+
     def _control_frame(self, opcode: int, data: bytes) -> bytes:
         if len(data) > MAX_CONTROL_PAYLOAD:
             raise ValueError("control frame payload longer than 125 bytes")
-        if self.state is State.CLOSED:
-            raise ConnectionClosed(self.close_code, self.close_reason)
+        if self._state is _CLOSED:
+            raise ConnectionClosed(self._close_code, self._close_reason)
         return self._frame(opcode, bytes(data))
 
     def _frame(self, opcode: int, payload: bytes) -> bytes:

@@ -21,7 +21,14 @@ ExtensionParams = list[tuple[str, "str | None"]]
 
 @dataclass(frozen=True)
 class DeflateParams:
-    """The agreed parameters, named as in RFC 7692 (server = the accepting side)."""
+    """The permessage-deflate parameters a handshake agreed, named as in RFC 7692
+    (server: the side that accepted the connection).
+
+    ``*_no_context_takeover``: that side compresses every message on its own (no
+    history kept between messages); ``*_max_window_bits`` (8 to 15): the LZ77 window
+    that side compresses with, which the other side must be able to inflate.
+    ``Connection.use_deflate`` takes one of these.
+    """
 
     server_no_context_takeover: bool = False
     client_no_context_takeover: bool = False
@@ -88,10 +95,12 @@ class _Offer:
 
 @dataclass(frozen=True)
 class ServerDeflate:
-    """What a server is willing to agree to.
+    """What a server is willing to agree to, for ``handshake.accept_request``.
 
     ``server_no_context_takeover=True`` makes every message compress on its own, which
-    lets a publisher compress once and send the same bytes to many connections.
+    lets a publisher compress once and send the same bytes to many connections;
+    ``server_max_window_bits`` caps our window (less memory, less compression);
+    ``client_no_context_takeover=True`` asks the same of the client.
     """
 
     server_no_context_takeover: bool = False
@@ -99,7 +108,9 @@ class ServerDeflate:
     client_no_context_takeover: bool = False
 
     def accept(self, offers: list[ExtensionParams]) -> DeflateParams | None:
-        """Pick the first acceptable offer (RFC 7692 section 5.1); ``None`` declines all."""
+        """The parameters of the first acceptable offer among a request's
+        ``offers`` (RFC 7692 section 5.1); None declines them all. A malformed offer
+        is declined, never raised."""
         for params in offers:
             try:
                 offer = _Offer(params)
@@ -118,7 +129,13 @@ class ServerDeflate:
 
 @dataclass(frozen=True)
 class ClientDeflate:
-    """What a client offers: ``client_max_window_bits`` bounds our own compression."""
+    """What a client offers, for ``handshake.request_headers``.
+
+    ``client_max_window_bits`` bounds our own compression window;
+    ``server_max_window_bits`` (None: no limit asked) and
+    ``server_no_context_takeover`` ask the server to compress within a window, or
+    message by message; ``client_no_context_takeover`` promises we do.
+    """
 
     client_max_window_bits: int = _MAX_BITS
     server_max_window_bits: int | None = None
@@ -126,6 +143,7 @@ class ClientDeflate:
     client_no_context_takeover: bool = False
 
     def offer(self) -> str:
+        """The offer as a Sec-WebSocket-Extensions header value."""
         parts = [EXTENSION_NAME]
         if self.server_no_context_takeover:
             parts.append("server_no_context_takeover")
@@ -140,7 +158,8 @@ class ClientDeflate:
         return "; ".join(parts)
 
     def accept(self, params: ExtensionParams) -> DeflateParams:
-        """Check the server's answer against our offer; raises ProtocolError."""
+        """The parameters the server's answer (``params``) agrees to; raises
+        ProtocolError when the answer breaks RFC 7692 or does not fit our offer."""
         answer = _Offer(params)
         if self.server_max_window_bits is not None and (
             answer.server_bits is None or answer.server_bits > self.server_max_window_bits

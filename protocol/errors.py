@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+
 
 class WebSocketError(Exception):
-    """Base of every WebSocket error tidewire raises."""
+    """Base of every WebSocket error tidewire raises: catch it for all of them."""
 
 
 class ProtocolError(WebSocketError):
-    """The peer broke RFC 6455 or RFC 7692; ``code`` is the close code we answer with."""
+    """The peer broke RFC 6455 or RFC 7692; ``code`` is the close code we answer with
+    (1002 by default, 1007 for invalid UTF-8, 1009 for a message too big).
+
+    It reaches the application as an ERROR message's ``data``, not raised: the
+    connection fails and closes with ``code``. The client's handshake checks raise it.
+    """
 
     def __init__(self, message: str, code: int = 1002) -> None:
         super().__init__(message)
@@ -23,7 +30,8 @@ class PayloadTooBig(ProtocolError):
 
 
 class InvalidHandshake(WebSocketError):
-    """An opening handshake was refused; ``status`` and ``headers`` say how to answer it."""
+    """An opening handshake was refused: ``status`` and ``headers`` are the HTTP
+    answer the server sends (400, or 426 with the supported version), the message why."""
 
     def __init__(
         self,
@@ -37,7 +45,8 @@ class InvalidHandshake(WebSocketError):
 
 
 class ConnectionClosed(WebSocketError, ConnectionResetError):
-    """Raised by a send on a WebSocket that is closing or closed.
+    """Raised by a send on a WebSocket that is closing or closed; ``code`` and
+    ``reason`` are the connection's close code and reason (1006 when it was lost).
 
     It is a ConnectionResetError too, which is what aiohttp users already catch.
     """
@@ -46,3 +55,12 @@ class ConnectionClosed(WebSocketError, ConnectionResetError):
         super().__init__(f"WebSocket is closed (code={code}, reason={reason!r})")
         self.code = code
         self.reason = reason
+
+
+class WebSocketTimeoutError(WebSocketError, asyncio.TimeoutError):
+    """No pong came back within the heartbeat's deadline, so the connection failed.
+
+    It arrives as an ERROR message's ``data`` and as ``ws.exception()``; the close
+    code is then 1006. It is an ``asyncio.TimeoutError`` too, which is what aiohttp
+    users already catch.
+    """

@@ -1,7 +1,9 @@
 """Frame layout (RFC 6455 section 5.2): opcodes, header parsing, building and masking.
 
-The receive loop in ``connection.py`` parses headers straight out of its buffer with
-``parse_header``; everything here works on bytes and offsets, never on sockets.
+The receive loop in ``connection.py`` reads each header straight out of its buffer
+with ``read_header`` (whole plain frames go through the compiled ``MessageReader``
+first, when it was built); everything here works on bytes and offsets, never on
+sockets.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ import os
 import struct
 from collections.abc import Callable
 from enum import IntEnum
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 from .errors import ProtocolError
 
 
 class Opcode(IntEnum):
+    """A frame's opcode (RFC 6455 section 5.2): three data and three control ones."""
+
     CONTINUATION = 0x0
     TEXT = 0x1
     BINARY = 0x2
@@ -24,8 +28,6 @@ class Opcode(IntEnum):
     PONG = 0xA
 
 
-DATA_OPCODES = frozenset((Opcode.CONTINUATION, Opcode.TEXT, Opcode.BINARY))
-CONTROL_OPCODES = frozenset((Opcode.CLOSE, Opcode.PING, Opcode.PONG))
 MAX_CONTROL_PAYLOAD = 125
 
 FIN = 0x80
@@ -41,23 +43,12 @@ _HEAD16 = struct.Struct("!BBH")
 _HEAD64 = struct.Struct("!BBQ")
 
 
-class Header(NamedTuple):
-    """A parsed frame header; ``size`` is the header's own length in bytes."""
-
-    fin: bool
-    rsv: int
-    opcode: int
-    mask: bytes | None
-    length: int
-    size: int
-
-
 def read_header(
     buf: bytes | bytearray | memoryview, pos: int = 0
 ) -> tuple[int, bytes | None, int, int] | None:
     """The frame header at ``buf[pos:]`` as (first byte, mask, payload length, header
-    size); ``None`` until it has fully arrived. The receive loop's per-frame call:
-    ``parse_header`` names the fields.
+    size); ``None`` until it has fully arrived. A tuple rather than a named one: it is
+    the receive loop's per-frame call.
 
     Only the wire layout is checked here (the 64-bit length's high bit); what depends on
     the connection's state, role and extensions is checked by the connection.
@@ -87,15 +78,6 @@ def read_header(
         return None
     mask = buf[pos + size : pos + size + 4]
     return first, mask if type(mask) is bytes else bytes(mask), length, size + 4
-
-
-def parse_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> Header | None:
-    """Parse the frame header at ``buf[pos:]``; ``None`` until it has fully arrived."""
-    fields = read_header(buf, pos)
-    if fields is None:
-        return None
-    first, mask, length, size = fields
-    return Header(bool(first & FIN), first & 0x70, first & 0x0F, mask, length, size)
 
 
 def apply_mask_python(data: bytes | bytearray | memoryview, mask: bytes, offset: int = 0) -> bytes:

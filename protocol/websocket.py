@@ -18,26 +18,27 @@ import json
 import os
 import threading
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import Any, Final
 
 from .close import CloseCode
-from .connection import Connection, Role, State
+from .connection import Connection, Role, Teardown
 from .deflate import DeflateParams
-from .errors import ConnectionClosed
-from .messages import CLOSED_MESSAGE, WSMessage, WSMsgType
+from .errors import ConnectionClosed, WebSocketTimeoutError
+from .messages import CLOSED_MESSAGE, WSMessage, WSMessageError, WSMsgType
 from .options import WebSocketOptions
 
-_END_OF_ITERATION = frozenset((WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED))
+__all__ = ["WebSocket", "WebSocketTimeoutError"]  # the error is defined in errors.py
+
+_END_OF_ITERATION = frozenset((WSMsgType.CLOSE, WSMsgType.CLOSED))
 # Enum members under module names for the per-message paths: on Python 3.11 an
-# attribute lookup on an Enum class costs more than the comparison it serves.
-_TEXT, _BINARY, _PING, _PONG = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.PING, WSMsgType.PONG
-_CLOSE, _ERROR = WSMsgType.CLOSE, WSMsgType.ERROR
-_OPEN, _CLOSING, _REMOTE_CLOSED, _CLOSED = (
-    State.OPEN,
-    State.CLOSING,
-    State.REMOTE_CLOSED,
-    State.CLOSED,
-)
+# attribute lookup on an Enum class costs more than the comparison it serves. Final,
+# so that mypy narrows a message by them as by the members themselves.
+_TEXT: Final = WSMsgType.TEXT
+_BINARY: Final = WSMsgType.BINARY
+_PING: Final = WSMsgType.PING
+_PONG: Final = WSMsgType.PONG
+_CLOSE: Final = WSMsgType.CLOSE
+_ERROR: Final = WSMsgType.ERROR
 # From this payload size a frame's header and payload are written as two buffers
 # (one writev) instead of being joined: the join would copy the whole payload.
 _GATHER_FROM = 16 * 1024
@@ -76,12 +77,15 @@ def _read_buffer() -> memoryview:
     return view
 
 
-class WebSocketTimeoutError(asyncio.TimeoutError):
-    """No pong came back within the heartbeat's deadline."""
-
-
 class WebSocket(asyncio.BufferedProtocol):
     """The message API: ``async for msg in ws``, ``receive*``, ``send_*``, ``close``.
+
+    The server's ``WebSocketResponse`` and the client's ``ws_connect`` make one and
+    start it; ``role`` says which side it is, ``options`` its settings (message size
+    limit, heartbeat, timeouts, queue length: see ``WebSocketOptions``). Messages
+    the application has not taken yet wait in a queue of ``max_queue`` messages; a
+    full queue stops reading from the socket until it drains. The closing decisions
+    are the sans-I/O ``Connection``'s (``connection``); this class carries them out.
 
     A buffered protocol: the transport reads straight into a buffer shared by the
     thread's connections (``get_buffer``), so no bytes object is made per read; the
@@ -112,7 +116,6 @@ class WebSocket(asyncio.BufferedProtocol):
         "_queue",
         "_read_view",
         "_reading_paused",
-        "_server",
         "_transport",
         "_waiter",
         "_writev_fd",
@@ -128,7 +131,6 @@ class WebSocket(asyncio.BufferedProtocol):
             compress_threshold=options.compress_threshold,
         )
         self._options = options
-        self._server = role is Role.SERVER
         self.protocol: str | None = None
         # The two settings read on every received burst, kept at hand; the others
         # are read from the shared options.
@@ -200,34 +202,41 @@ class WebSocket(asyncio.BufferedProtocol):
         self._handle(self._conn.receive_data(bytes(view) if nbytes < _COPY_BELOW else view))
 
     def data_received(self, data: bytes | memoryview) -> None:
+        """Take bytes read some other way than ``get_buffer`` (the bytes that came
+        with the handshake, a test's transport) as if the transport had read them."""
         self._handle(self._conn.receive_data(data))
 
     def _handle(self, events: list[WSMessage]) -> None:
+        """Carry out what the connection made of a read: deliver its messages, answer
+        pings, and end the TCP connection when the closing handshake is over."""
         conn = self._conn
         corking = len(events) > 1 and self._cork is None
         if corking:
             self._cork = []
         if self._heartbeat:
             self._last_seen = self._loop.time()
-        closing = conn.state is _CLOSING
+        # Once the application called close(), what the peer still sends is dropped:
+        # nobody will read it, and reading resumed to see the answer (see close()).
+        dropping = self._close_called
         for msg in events:
             kind = msg.type
             if kind is _TEXT or kind is _BINARY:
-                if not closing:  # when we are closing, what the peer still sends is dropped
+                if not dropping:
                     self._deliver(msg)
                 continue
-            if kind is _PING and self._options.autoping:
-                if conn.state is not _CLOSED:
+            if msg.type is _PING and self._options.autoping:
+                # ConnectionClosed: the handshake ended in the same read, so no pong
+                with contextlib.suppress(ConnectionClosed):
                     self.write_frame(conn.send_pong(msg.data))
                 continue
             if kind is _PONG and self._options.autoping:
                 continue
-            if kind is _ERROR:
+            if msg.type is _ERROR:
                 self._exception = msg.data
             self._deliver(msg)
         if corking:  # after the reader's wake-up, so its answers are in the cork
             self._loop.call_soon(self._uncork)
-        if conn.state is _CLOSED:
+        if conn.teardown:
             self._on_closed()
 
     def eof_received(self) -> bool | None:
@@ -277,32 +286,47 @@ class WebSocket(asyncio.BufferedProtocol):
             return
         queue = self._queue
         queue.append(msg)
-        if ending and self._conn.state is _REMOTE_CLOSED:
-            self._answer_handle = self._loop.call_later(
-                self._options.close_timeout, self._answer_close
-            )
-        if (
+        if ending:
+            self._cancel_heartbeat()  # the closing handshake has its own timeout
+            if self._conn.close_due:
+                self._answer_handle = self._loop.call_later(
+                    self._options.close_timeout, self._answer_close
+                )
+        elif (
             len(queue) >= self._max_queue
             and not self._reading_paused
             and self._transport is not None
-            and self._conn.state is _OPEN  # closing: only the TCP close is left to see
+            and not self._close_called  # closing: only the answer and TCP close are left
         ):
             self._reading_paused = True
             self._transport.pause_reading()
 
     def _answer_close(self) -> None:
+        """The application took the peer's close or violation (or ``close_timeout``
+        passed): our answer, if one is due, then the end of the TCP connection."""
+        self._write_close(self._conn.answer_close())
+
+    def _write_close(self, frame: bytes) -> None:
+        """Write the close ``frame`` (if any) behind everything written before it, and
+        carry out the teardown the connection decided."""
         if self._answer_handle is not None:
             self._answer_handle.cancel()
             self._answer_handle = None
         self._uncork()
-        frame = self._conn.answer_close()
         transport = self._transport
         if frame and transport is not None and not transport.is_closing():
             transport.write(frame)
         self._on_closed()
 
     def receive(self, timeout: float | None = None) -> Coroutine[Any, Any, WSMessage]:
-        """The next message; CLOSED once the connection is over. Raises TimeoutError."""
+        """The next message: TEXT or BINARY, PING/PONG with ``autoping=False``, the
+        peer's CLOSE (taking it sends our answer), ERROR when the connection failed,
+        then CLOSED for good. Check ``msg.type``, and ``msg.data`` has its type.
+
+        Waits at most ``timeout`` seconds (default: the ``receive_timeout`` option,
+        None: no limit) and raises asyncio.TimeoutError then; the WebSocket stays
+        usable. Raises RuntimeError before the WebSocket is started, or while another
+        task waits in ``receive``. Cancelling it loses no message."""
         return self._receive(timeout, False)
 
     async def _receive(self, timeout: float | None, iterating: bool) -> WSMessage:
@@ -316,7 +340,7 @@ class WebSocket(asyncio.BufferedProtocol):
                 self._reading_paused = False
                 if self._transport is not None:
                     self._transport.resume_reading()
-        elif self._lost or self._conn.state >= State.REMOTE_CLOSED:
+        elif not self._conn.receiving:  # nothing more can come: over
             msg = CLOSED_MESSAGE
         else:
             if self._transport is None:
@@ -364,14 +388,21 @@ class WebSocket(asyncio.BufferedProtocol):
             waiter.set_exception(asyncio.TimeoutError("no message within the receive timeout"))
 
     async def receive_str(self, *, timeout: float | None = None) -> str:
+        """The next message's text; raises TypeError when it is not TEXT (a CLOSE, a
+        BINARY...: it is consumed), asyncio.TimeoutError as ``receive`` does."""
         return str(await self._receive_typed(WSMsgType.TEXT, timeout))
 
     async def receive_bytes(self, *, timeout: float | None = None) -> bytes:
+        """The next message's bytes; raises TypeError when it is not BINARY (it is
+        consumed), asyncio.TimeoutError as ``receive`` does."""
         return bytes(await self._receive_typed(WSMsgType.BINARY, timeout))
 
     async def receive_json(
         self, *, loads: Callable[[Any], Any] = json.loads, timeout: float | None = None
     ) -> Any:
+        """The next TEXT or BINARY message decoded by ``loads``; raises TypeError for
+        any other kind (it is consumed), what ``loads`` raises for bad JSON, and
+        asyncio.TimeoutError as ``receive`` does."""
         msg = await self.receive(timeout)
         if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
             raise TypeError(f"received {msg.type.name} instead of a JSON message")
@@ -392,6 +423,10 @@ class WebSocket(asyncio.BufferedProtocol):
     # -- sending -----------------------------------------------------------------
 
     async def send_str(self, data: str) -> None:
+        """Send a text message. Returns at once unless the peer is not reading (the
+        transport paused writing), then waits until it reads. Raises TypeError for
+        anything but ``str``, ConnectionClosed once closing began on our side or the
+        connection is lost."""
         if type(data) is not str:
             raise TypeError(f"send_str takes str, not {type(data).__name__}")
         self._write_message(data)
@@ -399,6 +434,9 @@ class WebSocket(asyncio.BufferedProtocol):
             await self._drain()
 
     async def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
+        """Send a binary message; waits as ``send_str`` does. Raises TypeError for
+        ``str``, ConnectionClosed once closing began on our side or the connection
+        is lost."""
         if isinstance(data, str):
             raise TypeError("send_bytes takes bytes-like data, not str")
         self._write_message(data)
@@ -406,6 +444,8 @@ class WebSocket(asyncio.BufferedProtocol):
             await self._drain()
 
     async def send_json(self, data: Any, *, dumps: Callable[[Any], str] = json.dumps) -> None:
+        """Send ``data`` encoded by ``dumps`` as a text message; raises what ``dumps``
+        and ``send_str`` raise."""
         await self.send_str(dumps(data))
 
     def _write_message(self, data: str | bytes | bytearray | memoryview) -> None:
@@ -416,9 +456,16 @@ class WebSocket(asyncio.BufferedProtocol):
             self.write_frame(head, payload)
 
     async def ping(self, message: bytes = b"") -> None:
+        """Send a ping carrying ``message`` (up to 125 bytes: ValueError past it).
+        The peer's pong is a PONG message with ``autoping=False``; with autoping on
+        it only counts as a sign of life. Raises ConnectionClosed once the
+        connection is over."""
         await self.send_prepared(self._conn.send_ping(message))
 
     async def pong(self, message: bytes = b"") -> None:
+        """Send a pong carrying ``message`` (up to 125 bytes: ValueError past it):
+        the answer to a PING message with ``autoping=False``. Raises ConnectionClosed
+        once the connection is over."""
         await self.send_prepared(self._conn.send_pong(message))
 
     async def send_prepared(self, frame: bytes, *more: bytes) -> None:
@@ -431,11 +478,25 @@ class WebSocket(asyncio.BufferedProtocol):
         if self._writing_paused:
             await self._drain()
 
-    def abort(self) -> None:
-        """Drop the connection at once, without a closing handshake: for a peer that
-        stopped reading, which would never see our close frame anyway."""
-        if self._transport is not None:
-            self._transport.abort()
+    def abort(self, code: int | None = None, reason: str = "") -> None:
+        """Drop the connection at once, without the closing handshake; does not wait.
+
+        For a peer that stopped reading or answering, which would never finish a
+        handshake: ``close()`` would wait ``close_timeout`` for nothing. With ``code``
+        (``Hub`` sends 1008, POLICY_VIOLATION, to a subscriber too slow to keep up), a
+        close frame with ``code`` and ``reason`` is written first, if ours was not sent
+        yet: the peer learns why if it reads again. Without, nothing is sent. Then the
+        TCP connection is dropped, unsent bytes included.
+
+        Afterwards ``close_code`` is 1006 (ABNORMAL_CLOSURE) unless the peer's close had
+        arrived, ``close_reason`` is ``reason``, ``receive()`` returns CLOSED once the
+        queue is empty, sends raise ConnectionClosed and ``close()`` returns False.
+        Raises ValueError for a code or reason a close frame cannot carry (nothing is
+        done then).
+        """
+        frame = self._conn.fail(code, reason)
+        self._close_called = True  # closed on our side: close() has nothing left to do
+        self._write_close(frame)
 
     def write_frame(self, data: bytes, *more: bytes, batch: bool = False) -> None:
         """Write framed bytes without waiting, for a publisher that one slow reader
@@ -524,36 +585,47 @@ class WebSocket(asyncio.BufferedProtocol):
     # -- closing -----------------------------------------------------------------
 
     async def close(self, *, code: int = CloseCode.OK, message: bytes | str = b"") -> bool:
-        """Close with the closing handshake; False when it was already closed.
+        """Close with the closing handshake; False when it was already closed (or
+        aborted, or lost), True otherwise.
 
-        However it ends (the handshake done, ``close_timeout``, a cancel), the TCP
-        connection does not outlive it.
+        Sends a close frame with ``code`` and ``message`` (the reason, UTF-8, up to
+        123 bytes) and waits up to ``close_timeout`` for the peer's answer, then for
+        the end of the TCP connection (a server ends it at once, a client waits for
+        the server to). When the peer closed first, its close is answered instead,
+        its code echoed. What the peer sends meanwhile is dropped. However it ends
+        (the handshake done, ``close_timeout``, a cancel), the TCP connection does
+        not outlive it. Raises ValueError for a code or reason a close frame cannot
+        carry, before anything is closed.
         """
         if self._close_called or self._lost:
             return False
         reason = message.decode("utf-8") if isinstance(message, bytes) else message
         conn = self._conn
-        # Framed first: a bad code or reason raises before anything is marked closed.
-        frame = conn.send_close(code, reason) if conn.state is State.OPEN else b""
+        # The answer to the peer's close when one is due (its code echoed), else the
+        # start of the handshake: framed first, so that a bad code or reason raises
+        # before anything is marked closed.
+        answering = conn.close_due
+        frame = conn.answer_close() if answering else conn.send_close(code, reason)
         self._close_called = True
-        if frame:
+        if frame and not answering:
             try:
                 self.write_frame(frame)
             except ConnectionClosed:
                 return False
+            self._cancel_heartbeat()  # the closing handshake has its own timeout
         try:
-            if frame:
+            if answering:
+                self._write_close(frame)
+            elif frame:
                 if self._reading_paused and self._transport is not None:
                     # A full queue must not hide the peer's answer; what it still sends
-                    # before that is dropped (see data_received), so nothing piles up.
+                    # before that is dropped (see _handle), so nothing piles up.
                     self._reading_paused = False
                     self._transport.resume_reading()
                 if self._closed_waiter is None:
                     self._closed_waiter = self._loop.create_future()
                 await self._wait(self._closed_waiter, self._options.close_timeout)
-            elif conn.state is State.REMOTE_CLOSED:
-                self._answer_close()
-            if not self._lost and conn.state is State.CLOSED:
+            if not self._lost and conn.teardown:  # the handshake is over: TCP's end
                 self._on_closed()
                 if self._lost_waiter is None:
                     self._lost_waiter = self._loop.create_future()
@@ -565,19 +637,24 @@ class WebSocket(asyncio.BufferedProtocol):
         return True
 
     def _on_closed(self) -> None:
-        """Close frames crossed (or we failed): who closes TCP first.
-
-        The server closes at once; a client gives the server ``close_timeout`` to do
-        it (RFC 6455 section 7.1.1), so the server's TIME_WAIT stays on the server.
-        """
+        """The closing handshake is over (or failed): carry out the connection's
+        ``teardown`` of the TCP connection. A server closes it at once; a client gives
+        the server ``close_timeout`` to do it first (RFC 6455 section 7.1.1); a
+        failure drops it."""
+        teardown = self._conn.teardown
+        if not teardown:
+            return
         self._resolve(self._closed_waiter)
         self._cancel_heartbeat()
         self._uncork()
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        if self._server:
+        if teardown is Teardown.CLOSE:
             transport.close()
+        elif teardown is Teardown.ABORT:
+            # Not close(): that would wait to flush what a dead peer will never read.
+            transport.abort()
         elif self._lost_waiter is None:
             self._lost_waiter = self._loop.create_future()
             self._abort_handle = self._loop.call_later(
@@ -605,9 +682,6 @@ class WebSocket(asyncio.BufferedProtocol):
         """Ping when the peer has been silent for ``heartbeat`` seconds; no pong
         within half of it fails the connection."""
         assert self._heartbeat is not None
-        if self._conn.state is not State.OPEN:  # the closing handshake has its own timeout
-            self._heartbeat_handle = None
-            return
         now = self._loop.time()
         if self._ping_sent_at:
             if self._last_seen < self._ping_sent_at:
@@ -628,16 +702,11 @@ class WebSocket(asyncio.BufferedProtocol):
         self._heartbeat_handle = self._loop.call_later(self._heartbeat / 2, self._on_heartbeat)
 
     def _heartbeat_timeout(self) -> None:
-        conn = self._conn
-        self._exception = WebSocketTimeoutError("no pong within the heartbeat deadline")
-        if conn.state is State.OPEN:
-            self.write_frame(conn.send_close(CloseCode.INTERNAL_ERROR, "heartbeat timeout"))
-        conn.close_code = CloseCode.ABNORMAL_CLOSURE
-        self._deliver(WSMessage(WSMsgType.ERROR, self._exception, None))
-        self._uncork()
-        if self._transport is not None:
-            # Not close(): that would wait to flush what a dead peer will never read.
-            self._transport.abort()
+        """The peer stopped answering: fail the connection (close 1011 sent, if it
+        still reads; 1006 here) and tell the reader with an ERROR message."""
+        exc = self._exception = WebSocketTimeoutError("no pong within the heartbeat deadline")
+        self.abort(CloseCode.INTERNAL_ERROR, "heartbeat timeout")
+        self._deliver(WSMessageError(WSMsgType.ERROR, exc, None))
 
     def _cancel_heartbeat(self) -> None:
         if self._heartbeat_handle is not None:
@@ -648,19 +717,32 @@ class WebSocket(asyncio.BufferedProtocol):
 
     @property
     def closed(self) -> bool:
-        return self._close_called or self._lost or self._conn.state >= State.REMOTE_CLOSED
+        """True once closing began: ``close()`` was called, the peer's close or a
+        failure arrived, or the connection was lost. Sends may then raise."""
+        return self._close_called or not self._conn.receiving
 
     @property
     def close_code(self) -> int | None:
+        """Why the connection ended: the code of whoever closed first, 1006
+        (ABNORMAL_CLOSURE) when it ended without the peer's close frame (lost,
+        aborted, heartbeat timeout); None while it is open."""
         return self._conn.close_code
 
     @property
     def close_reason(self) -> str:
+        """The reason that came with ``close_code``; empty when none did."""
         return self._conn.close_reason
 
     @property
     def connection(self) -> Connection:
+        """The sans-I/O ``Connection`` underneath, to read: its state and the deflate
+        parameters, and the framing of a message without sending it (``send_text``,
+        ``send_binary``), which a publisher writes to many sockets with
+        ``write_frame``. Close through ``close`` or ``abort``, not through it."""
         return self._conn
 
     def exception(self) -> BaseException | None:
+        """What made the connection fail: the peer's violation (a ProtocolError), a
+        WebSocketTimeoutError from the heartbeat, or the socket's error; None when
+        it did not fail."""
         return self._exception

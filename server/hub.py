@@ -8,10 +8,10 @@ agreed on ``server_no_context_takeover`` and the same window share one compresse
 frame, while a connection that keeps compression context gets its own.
 
 The hub never awaits a subscriber: a subscriber whose unsent bytes pass
-``max_buffer`` has stopped reading, and is dropped so the others are not slowed down.
-It is closed with 1008 and aborted at once: the close frame would wait behind all that
-the peer is not reading, so it is not waited for; the server side's ``close_code`` and
-``close_reason`` tell the application why the connection ended.
+``max_buffer`` has stopped reading, and is dropped so the others are not slowed down
+(``WebSocket.abort`` with 1008, POLICY_VIOLATION): the close frame would wait behind
+all that the peer is not reading, so it is not waited for; the server side's
+``close_code`` (1006) and ``close_reason`` tell the application why the connection ended.
 Where messages travel between publishers and hubs is a ``Backend``'s business: the
 in-memory one delivers in-process; one over a real broker would publish there and
 call ``Hub.deliver`` for what it receives, without the application changing.
@@ -19,7 +19,6 @@ call ``Hub.deliver`` for what it receives, without the application changing.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Protocol
@@ -34,25 +33,37 @@ __all__ = ["Backend", "Hub", "MemoryBackend"]
 log = logging.getLogger("tidewire.server.hub")
 
 Deliver = Callable[[str, "str | bytes"], int]
+"""A hub's ``deliver``: writes a topic's message to the local subscribers."""
 
 
 class Backend(Protocol):
-    """Carries published messages to every hub that watches their topic."""
+    """Carries published messages to every hub that watches their topic.
+
+    The seam between a ``Hub`` and where its messages travel: ``MemoryBackend``
+    delivers in the same process; one over a broker (Redis, NATS...) publishes there
+    and calls the bound ``deliver`` for each message it receives on a watched topic.
+    The hub calls ``bind`` once, then ``watch``/``unwatch`` as topics gain their
+    first and lose their last local subscriber, and ``publish`` for ``Hub.publish``.
+    """
 
     def bind(self, deliver: Deliver) -> None:
-        """Where messages for watched topics go: the hub's ``deliver``."""
+        """Where messages for watched topics go: the hub's ``deliver``, to call with
+        ``(topic, data)`` for each message that arrives."""
 
-    async def publish(self, topic: str, data: str | bytes) -> None: ...
+    async def publish(self, topic: str, data: str | bytes) -> None:
+        """Send ``data`` (text or binary) to every hub watching ``topic``, this one
+        included; what it raises reaches ``Hub.publish``'s caller."""
 
     async def watch(self, topic: str) -> None:
-        """The hub has its first local subscriber to ``topic``."""
+        """The hub has its first local subscriber to ``topic``: start receiving it."""
 
     async def unwatch(self, topic: str) -> None:
-        """The hub's last local subscriber to ``topic`` left."""
+        """The hub's last local subscriber to ``topic`` left: stop receiving it."""
 
 
 class MemoryBackend:
-    """Everything in one process: publishing is delivering."""
+    """The ``Backend`` of one process: publishing is delivering, to the one hub bound
+    to it. The default of ``Hub()``."""
 
     __slots__ = ("_deliver",)
 
@@ -60,16 +71,20 @@ class MemoryBackend:
         self._deliver: Deliver | None = None
 
     def bind(self, deliver: Deliver) -> None:
+        """Deliver published messages with ``deliver`` (the hub's)."""
         self._deliver = deliver
 
     async def publish(self, topic: str, data: str | bytes) -> None:
+        """Deliver ``data`` to the bound hub's subscribers of ``topic`` at once."""
         if self._deliver is not None:
             self._deliver(topic, data)
 
     async def watch(self, topic: str) -> None:
+        """Nothing to do: every topic is delivered in-process."""
         return None
 
     async def unwatch(self, topic: str) -> None:
+        """Nothing to do: every topic is delivered in-process."""
         return None
 
 
@@ -86,18 +101,19 @@ def _share_key(ws: WebSocket) -> object:
     return ws  # its compressor's history is its own
 
 
-def _drop(ws: WebSocket) -> None:
-    """Close without waiting for the peer, which is not reading anyway."""
-    reason = "too slow: stopped reading the messages"
-    frame = ws.connection.send_close(CloseCode.POLICY_VIOLATION, reason)
-    if frame:
-        with contextlib.suppress(ConnectionClosed):  # the transport is closing already
-            ws.write_frame(frame)
-    ws.abort()
+_TOO_SLOW = "too slow: stopped reading the messages"
 
 
 class Hub:
-    """Topics of subscribed WebSockets; see the module docstring."""
+    """Topics of subscribed WebSockets: ``publish`` sends a message to every
+    subscriber of a topic, framed once per group of connections that can share it.
+
+    ``backend`` carries published messages between hubs (default: a
+    ``MemoryBackend``, this process only). A subscriber with more than
+    ``max_buffer`` bytes unsent has stopped reading: it is dropped (closed with
+    1008 without waiting, see ``WebSocket.abort``) so the others are not held
+    up, and counted in ``dropped``. See the module docstring for the framing.
+    """
 
     __slots__ = ("_backend", "_topics", "dropped", "max_buffer")
 
@@ -109,9 +125,13 @@ class Hub:
         self.dropped = 0  # slow subscribers disconnected so far
 
     def subscribers(self, topic: str) -> list[WebSocket]:
+        """The WebSockets subscribed to ``topic`` in this hub (a copy)."""
         return list(self._topics.get(topic, ()))
 
     async def subscribe(self, topic: str, ws: WebSocket) -> None:
+        """Subscribe ``ws`` to ``topic`` (again: no change); the topic's first local
+        subscriber makes the backend watch it. Unsubscribe when the WebSocket ends:
+        a closed one is only dropped at the next delivery."""
         members = self._topics.get(topic)
         if members is None:
             members = self._topics[topic] = {}
@@ -119,6 +139,8 @@ class Hub:
         members[ws] = _share_key(ws)
 
     async def unsubscribe(self, topic: str, ws: WebSocket) -> None:
+        """Stop sending ``topic`` to ``ws`` (nothing happens if it is not subscribed);
+        the topic's last local subscriber leaving makes the backend unwatch it."""
         members = self._topics.get(topic)
         if members is None:
             return
@@ -128,12 +150,15 @@ class Hub:
             await self._backend.unwatch(topic)
 
     async def publish(self, topic: str, data: str | bytes) -> None:
-        """Send ``data`` (text or binary) to every subscriber of ``topic``."""
+        """Send ``data`` (a ``str`` as text, ``bytes`` as binary) to every subscriber
+        of ``topic``, in every hub on the backend. Never waits for a subscriber: one
+        too slow is dropped. Raises what the backend's ``publish`` raises."""
         await self._backend.publish(topic, data)
 
     def deliver(self, topic: str, data: str | bytes) -> int:
-        """Write ``data`` to this hub's subscribers of ``topic``; the number of frames
-        it had to build (one per group that shares bytes)."""
+        """Write ``data`` to this hub's subscribers of ``topic``, without waiting, and
+        return the number of frames it built (one per group that shares bytes). The
+        backend calls it; a closed subscriber is removed, a slow one dropped."""
         members = self._topics.get(topic)
         if not members:
             return 0
@@ -145,7 +170,7 @@ class Hub:
                 continue
             if ws.write_buffer_size > self.max_buffer:
                 log.info("dropping a subscriber of %r that stopped reading", topic)
-                _drop(ws)
+                ws.abort(CloseCode.POLICY_VIOLATION, _TOO_SLOW)
                 self.dropped += 1
                 slow.append(ws)
                 continue

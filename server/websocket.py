@@ -24,28 +24,46 @@ from .exceptions import (
     HTTPMethodNotAllowed,
     HTTPUpgradeRequired,
 )
-from .response import StreamResponse
+from .response import BodyBytes, StreamResponse
 
 if TYPE_CHECKING:
     from .request import Request
 
 OriginCheck = Callable[[str | None], bool]
+"""The ``origin_check`` of a ``WebSocketResponse``: called with the request's Origin
+header (None without one), it returns False to refuse the upgrade with 403."""
 
 
 class WebSocketReady(NamedTuple):
-    """What ``can_prepare`` found: whether the upgrade would succeed, and the subprotocol."""
+    """What ``can_prepare`` found: ``ok``, whether ``prepare`` would accept the
+    request, and ``protocol``, the subprotocol it would choose (None: none)."""
 
     ok: bool
     protocol: str | None
 
 
 class WebSocketResponse(StreamResponse, WebSocket):
-    """A server WebSocket: ``async for msg in ws``, ``send_*``, ``close``.
+    """A server WebSocket: ``await ws.prepare(request)``, then ``async for msg in
+    ws``, ``send_*``, ``close``: the message API is ``WebSocket``'s.
 
-    ``compress`` offers permessage-deflate; ``server_no_context_takeover`` compresses
-    every message on its own, which lets a publisher share one framed copy among
-    subscribers. ``origin_check`` receives the Origin header (or None) and refuses the
-    upgrade with 403 when it returns False. ``max_msg_size=0`` means no limit.
+    - ``protocols``: the subprotocols we speak, in our order of preference; the first
+      the client offers too is chosen (``ws.protocol``).
+    - ``heartbeat``: ping after that many idle seconds; no pong within half of it
+      fails the connection (an ERROR message, close code 1006). None: no pings.
+    - ``compress``: accept permessage-deflate when the client offers it;
+      ``server_no_context_takeover`` compresses every message on its own, which lets
+      a publisher share one framed copy among subscribers; messages shorter than
+      ``compress_threshold`` bytes go uncompressed.
+    - ``max_msg_size``: a bigger received message fails the connection with 1009
+      (0: no limit).
+    - ``autoping``: answer pings ourselves and keep pings and pongs from ``receive``.
+    - ``receive_timeout``: the default wait of ``receive`` (None: no limit).
+    - ``timeout``: the closing handshake's wait for the peer (``close_timeout``).
+    - ``origin_check``: see ``OriginCheck``.
+    - ``max_queue``: received messages held for the handler before reading pauses.
+
+    Cookies set before ``prepare`` go out with the 101; after it, HTTP body writes
+    and cookies raise RuntimeError. Raises ValueError for an option out of range.
     """
 
     def __init__(
@@ -89,7 +107,8 @@ class WebSocketResponse(StreamResponse, WebSocket):
             raise _refusal(exc, request.method) from None
 
     def can_prepare(self, request: Request) -> WebSocketReady:
-        """Would ``prepare`` accept this request? Nothing is sent."""
+        """Whether ``prepare`` would accept ``request``, and the subprotocol it would
+        choose; nothing is sent, nothing raised."""
         try:
             accepted = self._accept(request)
         except HTTPException:
@@ -97,8 +116,10 @@ class WebSocketResponse(StreamResponse, WebSocket):
         return WebSocketReady(True, accepted.agreement.subprotocol)
 
     async def prepare(self, request: Request) -> None:
-        """Send the 101 and take the connection over; raises an HTTPException (400,
-        403, 405 or 426) that the server answers when the upgrade is refused."""
+        """Send the 101 (with the cookies set so far) and take the connection over.
+
+        Raises an HTTPException (400, 403, 405 or 426) that the server answers when the
+        upgrade is refused, ConnectionResetError when the client left meanwhile."""
         if self.prepared:
             return
         accepted = self._accept(request)
@@ -115,6 +136,64 @@ class WebSocketResponse(StreamResponse, WebSocket):
             subprotocol=accepted.agreement.subprotocol,
         )
 
+    # -- what an HTTP response offers and a WebSocket cannot do -------------------
+
+    async def write(self, data: BodyBytes) -> None:
+        """Not for a WebSocket, which has no HTTP body: raises RuntimeError. Send
+        messages with ``send_str``, ``send_bytes`` or ``send_json``."""
+        raise RuntimeError(f"{_NO_BODY}: send messages with send_str/send_bytes/send_json")
+
+    async def write_eof(self, data: BodyBytes = b"") -> None:
+        """Close the WebSocket (code 1000), as aiohttp does; ``data`` cannot be sent
+        (RuntimeError), nor anything before ``prepare()``."""
+        if data:
+            raise RuntimeError(f"{_NO_BODY}: send messages with send_str/send_bytes/send_json")
+        if not self.prepared:
+            raise RuntimeError("call prepare() before write_eof()")
+        await self.close()
+
+    def set_cookie(
+        self,
+        name: str,
+        value: str,
+        *,
+        expires: str | None = None,
+        domain: str | None = None,
+        max_age: int | None = None,
+        path: str = "/",
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: str | None = None,
+    ) -> None:
+        """Set a cookie that goes out with the 101; raises RuntimeError after
+        ``prepare()``, when there is no HTTP response left to carry it."""
+        self._check_http("set_cookie")
+        StreamResponse.set_cookie(
+            self,
+            name,
+            value,
+            expires=expires,
+            domain=domain,
+            max_age=max_age,
+            path=path,
+            secure=secure,
+            httponly=httponly,
+            samesite=samesite,
+        )
+
+    def del_cookie(self, name: str, *, domain: str | None = None, path: str = "/") -> None:
+        """Ask the client to drop a cookie, with the 101; raises RuntimeError after
+        ``prepare()``, when there is no HTTP response left to carry it."""
+        self._check_http("del_cookie")
+        StreamResponse.del_cookie(self, name, domain=domain, path=path)
+
+    def _check_http(self, what: str) -> None:
+        if self.prepared:
+            raise RuntimeError(f"{what}() after prepare(): {_NO_HTTP}, call it before")
+
+
+_NO_BODY = "a WebSocketResponse has no HTTP body"
+_NO_HTTP = "the 101 went out and the response is a WebSocket now"
 
 # Frozen, so shared: one per setting rather than one per connection.
 _DEFLATE = {nct: ServerDeflate(server_no_context_takeover=nct) for nct in (False, True)}

@@ -7,7 +7,7 @@ from protocol_wire import MASK, assert_failed, feed_bytewise, wire_to
 
 from tidewire.protocol.connection import Connection, Role, State
 from tidewire.protocol.frames import HAS_SPEEDUPS, Opcode, build_header
-from tidewire.protocol.messages import WSMessage, WSMsgType
+from tidewire.protocol.messages import WSMessage, WSMessageBinary, WSMessageText, WSMsgType
 
 TEXT, BINARY, CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONTINUATION
 
@@ -46,7 +46,7 @@ def test_utf8_sequence_split_across_frames_is_fine(conn: Connection) -> None:
         wire_to(conn, TEXT if i == 0 else CONT, raw[i : i + 1], fin=i == len(raw) - 1)
         for i in range(len(raw))
     )
-    assert conn.receive_data(data) == [WSMessage(WSMsgType.TEXT, text, None)]
+    assert conn.receive_data(data) == [WSMessageText(WSMsgType.TEXT, text, None)]
 
 
 def test_truncated_utf8_at_the_end_of_a_message_is_refused(conn: Connection) -> None:
@@ -60,7 +60,7 @@ def test_invalid_utf8_in_a_whole_frame(conn: Connection) -> None:
 
 def test_binary_is_not_checked(conn: Connection) -> None:
     data = wire_to(conn, BINARY, BAD, fin=False) + wire_to(conn, CONT, b"\xff")
-    assert conn.receive_data(data) == [WSMessage(WSMsgType.BINARY, BAD + b"\xff", None)]
+    assert conn.receive_data(data) == [WSMessageBinary(WSMsgType.BINARY, BAD + b"\xff", None)]
 
 
 def _header_to(conn: Connection, opcode: int, length: int, fin: bool = True) -> bytes:
@@ -83,7 +83,9 @@ def test_size_limit_counts_every_fragment_before_its_payload(role: Role) -> None
 def test_message_of_exactly_the_limit_passes(role: Role) -> None:
     conn = Connection(role, max_message_size=1000)
     data = wire_to(conn, BINARY, b"a" * 600, fin=False) + wire_to(conn, CONT, b"b" * 400)
-    assert conn.receive_data(data) == [WSMessage(WSMsgType.BINARY, b"a" * 600 + b"b" * 400, None)]
+    assert conn.receive_data(data) == [
+        WSMessageBinary(WSMsgType.BINARY, b"a" * 600 + b"b" * 400, None)
+    ]
     # the limit is per message: the next one starts from zero
     (msg,) = conn.receive_data(wire_to(conn, TEXT, b"c" * 1000))
     assert msg.data == "c" * 1000
@@ -92,7 +94,9 @@ def test_message_of_exactly_the_limit_passes(role: Role) -> None:
 def test_zero_means_no_limit(role: Role) -> None:
     conn = Connection(role, max_message_size=0)
     big = b"z" * (5 * 1024 * 1024)
-    assert conn.receive_data(wire_to(conn, BINARY, big)) == [WSMessage(WSMsgType.BINARY, big, None)]
+    assert conn.receive_data(wire_to(conn, BINARY, big)) == [
+        WSMessageBinary(WSMsgType.BINARY, big, None)
+    ]
     # a huge declared length is accepted and waits for its payload
     assert conn.receive_data(_header_to(conn, BINARY, 2**40)) == []
     assert conn.state is State.OPEN

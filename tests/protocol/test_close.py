@@ -7,11 +7,12 @@ import struct
 import pytest
 from protocol_wire import assert_failed, close_code_sent, read_frames, wire_to
 
+from tidewire.protocol import connection
 from tidewire.protocol.close import CloseCode, build_close, is_valid_wire_code, parse_close
-from tidewire.protocol.connection import Connection, State
+from tidewire.protocol.connection import Connection, Role, State, Teardown
 from tidewire.protocol.errors import ConnectionClosed, ProtocolError
 from tidewire.protocol.frames import Opcode
-from tidewire.protocol.messages import WSMessage, WSMsgType
+from tidewire.protocol.messages import WSMessageClose, WSMessageText, WSMsgType
 
 VALID = [
     1000,
@@ -84,7 +85,7 @@ def test_reason_length_limit() -> None:
 @pytest.mark.parametrize("code", [1000, 1001, 1011, 3000, 4999])
 def test_peer_close_is_echoed_with_its_code(conn: Connection, code: int) -> None:
     events = conn.receive_data(wire_to(conn, Opcode.CLOSE, _close(code, b"bye")))
-    assert events == [WSMessage(WSMsgType.CLOSE, code, "bye")]
+    assert events == [WSMessageClose(WSMsgType.CLOSE, code, "bye")]
     assert conn.state is State.REMOTE_CLOSED
     assert (conn.close_code, conn.close_reason, conn.close_received) == (code, "bye", True)
     assert close_code_sent(conn) == code
@@ -93,7 +94,9 @@ def test_peer_close_is_echoed_with_its_code(conn: Connection, code: int) -> None
 
 
 def test_empty_close_is_echoed_empty(conn: Connection) -> None:
-    assert conn.receive_data(wire_to(conn, Opcode.CLOSE)) == [WSMessage(WSMsgType.CLOSE, 1005, "")]
+    assert conn.receive_data(wire_to(conn, Opcode.CLOSE)) == [
+        WSMessageClose(WSMsgType.CLOSE, 1005, "")
+    ]
     assert close_code_sent(conn) is None
 
 
@@ -117,10 +120,10 @@ def test_we_close_first(conn: Connection) -> None:
         conn.send_binary(b"late")
     # data the peer sent before it saw our close still arrives
     assert conn.receive_data(wire_to(conn, Opcode.TEXT, b"in flight")) == [
-        WSMessage(WSMsgType.TEXT, "in flight", None)
+        WSMessageText(WSMsgType.TEXT, "in flight", None)
     ]
     assert conn.receive_data(wire_to(conn, Opcode.CLOSE, _close(4000))) == [
-        WSMessage(WSMsgType.CLOSE, 4000, "")
+        WSMessageClose(WSMsgType.CLOSE, 4000, "")
     ]
     assert conn.state is State.CLOSED
     assert conn.answer_close() == b""
@@ -178,3 +181,107 @@ def test_eof_after_the_peers_close_keeps_its_code(conn: Connection) -> None:
     conn.receive_data(wire_to(conn, Opcode.CLOSE, _close(1001)))
     conn.receive_eof()
     assert (conn.state, conn.close_code) == (State.CLOSED, 1001)
+
+
+# -- what the connection decides: receiving, the answer due, the TCP teardown ----------
+
+
+def _expected_teardown(conn: Connection) -> Teardown:
+    """RFC 6455 section 7.1.1: the server closes TCP first, the client waits for it."""
+    return Teardown.CLOSE if conn.role is Role.SERVER else Teardown.AWAIT
+
+
+def test_an_open_connection_receives_and_keeps_its_tcp_connection(conn: Connection) -> None:
+    assert (conn.receiving, conn.teardown, conn.close_due) == (True, Teardown.NONE, False)
+    assert conn.answer_close() == b""  # nothing to answer
+
+
+def test_the_peer_closes_first_then_our_answer_ends_it(conn: Connection) -> None:
+    conn.receive_data(wire_to(conn, Opcode.CLOSE, _close(1001)))
+    assert (conn.receiving, conn.teardown, conn.close_due) == (False, Teardown.NONE, True)
+    close_code_sent(conn)
+    assert (conn.state, conn.teardown, conn.close_due) == (
+        State.CLOSED,
+        _expected_teardown(conn),
+        False,
+    )
+
+
+def test_we_close_first_then_the_peers_answer_ends_it(conn: Connection) -> None:
+    conn.send_close(1000)
+    assert (conn.receiving, conn.teardown, conn.close_due) == (True, Teardown.NONE, False)
+    conn.receive_data(wire_to(conn, Opcode.CLOSE, _close(1000)))
+    assert (conn.receiving, conn.teardown) == (False, _expected_teardown(conn))
+
+
+def test_a_violation_while_we_close_ends_it_at_once(conn: Connection) -> None:
+    conn.send_close(1000)
+    conn.receive_data(wire_to(conn, 0x3))
+    assert (conn.state, conn.teardown, conn.close_due) == (
+        State.CLOSED,
+        _expected_teardown(conn),
+        False,
+    )
+
+
+def test_the_end_of_the_stream_leaves_nothing_to_tear_down(conn: Connection) -> None:
+    conn.send_close(1000)
+    conn.receive_eof()
+    assert (conn.state, conn.receiving, conn.teardown) == (State.CLOSED, False, Teardown.NONE)
+    assert conn.receive_data(wire_to(conn, Opcode.TEXT, b"late")) == []
+
+
+@pytest.mark.parametrize("code", [None, 1008])
+def test_failing_on_our_side_aborts_with_1006(conn: Connection, code: int | None) -> None:
+    frame = conn.fail(code, "too slow" if code else "")
+    if code is None:
+        assert frame == b""
+    else:
+        (sent,) = read_frames(frame)
+        assert (sent.opcode, sent.payload) == (Opcode.CLOSE, _close(code, b"too slow"))
+    assert (conn.state, conn.receiving, conn.teardown) == (State.CLOSED, False, Teardown.ABORT)
+    assert (conn.close_code, conn.close_reason) == (1006, "too slow" if code else "")
+    assert conn.receive_data(wire_to(conn, Opcode.TEXT, b"late")) == []
+    with pytest.raises(ConnectionClosed) as info:
+        conn.send_text("late")
+    assert info.value.code == 1006
+    assert conn.fail(1000) == b""  # our close went already: no second one
+
+
+def test_failing_after_the_peers_close_keeps_its_code(conn: Connection) -> None:
+    conn.receive_data(wire_to(conn, Opcode.CLOSE, _close(4001, b"done")))
+    (sent,) = read_frames(conn.fail(1011))
+    assert sent.payload == _close(1011)
+    assert (conn.close_code, conn.close_reason, conn.teardown) == (4001, "done", Teardown.ABORT)
+
+
+def test_a_bad_close_for_a_failure_raises_and_changes_nothing(conn: Connection) -> None:
+    with pytest.raises(ValueError):
+        conn.fail(1006)  # a code for local use only: never on the wire
+    assert (conn.state, conn.teardown, conn.close_code) == (State.OPEN, Teardown.NONE, None)
+
+
+def test_the_state_is_read_only(conn: Connection) -> None:
+    for name in ("state", "close_code", "close_reason", "close_received", "role", "deflate"):
+        with pytest.raises(AttributeError):
+            setattr(conn, name, None)
+
+
+def test_the_documented_transitions_are_the_ones_taken() -> None:
+    """The table in connection.py's docstring is ``_TRANSITIONS``, row for row."""
+    doc = connection.__doc__ or ""
+    lines = doc[doc.index("event / state") :].splitlines()
+    states = lines[0].split()[3:]
+    documented = {}
+    for line in lines[1:6]:
+        *words, a, b, c, d = line.split()
+        event = connection._Event(" ".join(words))
+        for state, cell in zip(states, (a, b, c, d), strict=True):
+            if cell != "-":
+                documented[State[state], event] = State[cell]
+    taken = {
+        (state, event): after
+        for state, row in connection._TRANSITIONS.items()
+        for event, after in row.items()
+    }
+    assert documented == taken

@@ -15,7 +15,7 @@ from tidewire.protocol.deflate import ClientDeflate, Compressor, DeflateParams, 
 from tidewire.protocol.errors import ProtocolError
 from tidewire.protocol.frames import RSV1, Opcode
 from tidewire.protocol.handshake import parse_extensions
-from tidewire.protocol.messages import WSMessage, WSMsgType
+from tidewire.protocol.messages import WSMessageBinary, WSMessageText, WSMsgType
 
 PMD = "permessage-deflate"
 
@@ -224,10 +224,10 @@ def test_rsv1_per_message_and_the_size_threshold(sender_index: int) -> None:
             assert len(frame.payload) < len(data)
         else:
             assert frame.payload == data.encode()
-        assert receiver.receive_data(wire_bytes) == [WSMessage(WSMsgType.TEXT, data, None)]
+        assert receiver.receive_data(wire_bytes) == [WSMessageText(WSMsgType.TEXT, data, None)]
     binary = bytes(1000)
     assert receiver.receive_data(sender.send_binary(binary)) == [
-        WSMessage(WSMsgType.BINARY, binary, None)
+        WSMessageBinary(WSMsgType.BINARY, binary, None)
     ]
 
 
@@ -235,7 +235,9 @@ def test_threshold_zero_compresses_even_empty_messages() -> None:
     server, client = _pair(DeflateParams(), compress_threshold=0)
     (frame,) = read_frames(server.send_binary(b""))
     assert frame.rsv == RSV1
-    assert client.receive_data(server.send_binary(b"")) == [WSMessage(WSMsgType.BINARY, b"", None)]
+    assert client.receive_data(server.send_binary(b"")) == [
+        WSMessageBinary(WSMsgType.BINARY, b"", None)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -257,7 +259,9 @@ def test_context_takeover_shrinks_a_repeated_message(
     for _ in range(3):
         wire_bytes = sender.send_binary(message)
         sizes.append(len(read_frames(wire_bytes)[0].payload))
-        assert receiver.receive_data(wire_bytes) == [WSMessage(WSMsgType.BINARY, message, None)]
+        assert receiver.receive_data(wire_bytes) == [
+            WSMessageBinary(WSMsgType.BINARY, message, None)
+        ]
     if takeover:
         assert sizes[1] < sizes[0] / 4
         assert sizes[2] == sizes[1]
@@ -278,7 +282,7 @@ def test_a_peer_with_context_takeover_is_followed(deflate_conn: Connection) -> N
     for text in ["first message " * 10, "first message " * 10 + "and more"]:
         out = obj.compress(text.encode()) + obj.flush(zlib.Z_SYNC_FLUSH)
         frame = wire_to(deflate_conn, Opcode.TEXT, out[:-4], rsv=RSV1)
-        assert deflate_conn.receive_data(frame) == [WSMessage(WSMsgType.TEXT, text, None)]
+        assert deflate_conn.receive_data(frame) == [WSMessageText(WSMsgType.TEXT, text, None)]
 
 
 def test_fragmented_compressed_message_with_rsv1_on_the_first_frame_only(
@@ -298,12 +302,12 @@ def test_fragmented_compressed_message_with_rsv1_on_the_first_frame_only(
         for i, (a, b) in enumerate(itertools.pairwise(cuts))
     )
     events = [m for i in range(len(frames)) for m in deflate_conn.receive_data(frames[i : i + 1])]
-    assert events == [WSMessage(WSMsgType.TEXT, text, None)]
+    assert events == [WSMessageText(WSMsgType.TEXT, text, None)]
 
 
 def test_uncompressed_messages_are_still_accepted(deflate_conn: Connection) -> None:
     assert deflate_conn.receive_data(wire_to(deflate_conn, Opcode.TEXT, b"plain")) == [
-        WSMessage(WSMsgType.TEXT, "plain", None)
+        WSMessageText(WSMsgType.TEXT, "plain", None)
     ]
 
 
@@ -368,7 +372,7 @@ def test_inflation_bomb_stops_at_the_limit(
 def test_compressed_message_of_exactly_the_limit_passes(role: Role) -> None:
     conn = Connection(role, deflate=DeflateParams(), max_message_size=1000)
     frame = wire_to(conn, Opcode.BINARY, deflate_raw(bytes(1000)), rsv=RSV1)
-    assert conn.receive_data(frame) == [WSMessage(WSMsgType.BINARY, bytes(1000), None)]
+    assert conn.receive_data(frame) == [WSMessageBinary(WSMsgType.BINARY, bytes(1000), None)]
     frame = wire_to(conn, Opcode.BINARY, deflate_raw(bytes(1001)), rsv=RSV1)
     assert_failed(conn, conn.receive_data(frame), 1009)
 
@@ -393,4 +397,4 @@ def test_no_limit_inflates_everything(role: Role) -> None:
     conn = Connection(role, deflate=DeflateParams(), max_message_size=0)
     big = bytes(8 * 1024 * 1024)
     frame = wire_to(conn, Opcode.BINARY, deflate_raw(big), rsv=RSV1)
-    assert conn.receive_data(frame) == [WSMessage(WSMsgType.BINARY, big, None)]
+    assert conn.receive_data(frame) == [WSMessageBinary(WSMsgType.BINARY, big, None)]

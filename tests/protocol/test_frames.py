@@ -7,11 +7,12 @@ from protocol_wire import MASK, read_frames, wire
 
 from tidewire.protocol.errors import ProtocolError
 from tidewire.protocol.frames import (
+    FIN,
     Opcode,
     apply_mask,
     build_frame,
     build_header,
-    parse_header,
+    read_header,
 )
 
 
@@ -46,39 +47,43 @@ def test_rfc_examples(frame: bytes, expected: bytes) -> None:
 def test_length_encodings_round_trip(length: int, prefix: bytes) -> None:
     head = build_header(Opcode.BINARY, length)
     assert head == prefix
-    parsed = parse_header(head + b"xyz")
+    parsed = read_header(head + b"xyz")
     assert parsed is not None
-    assert (parsed.length, parsed.size, parsed.fin, parsed.opcode) == (
+    first, mask, parsed_length, size = parsed
+    assert (parsed_length, size, bool(first & FIN), first & 0x0F, mask) == (
         length,
         len(prefix),
         True,
         Opcode.BINARY,
+        None,
     )
     # every proper prefix of the header is "not yet"
     for cut in range(len(head)):
-        assert parse_header(head[:cut]) is None
+        assert read_header(head[:cut]) is None
 
 
 def test_masked_header_carries_the_key_and_waits_for_it() -> None:
     head = build_header(Opcode.TEXT, 300, mask=MASK)
     assert head[1] & 0x80
     for cut in range(len(head)):
-        assert parse_header(head[:cut]) is None
-    parsed = parse_header(b"junk" + head, 4)
+        assert read_header(head[:cut]) is None
+    parsed = read_header(b"junk" + head, 4)
     assert parsed is not None
-    assert (parsed.mask, parsed.length, parsed.size) == (MASK, 300, 8)
+    _, mask, length, size = parsed
+    assert (mask, length, size) == (MASK, 300, 8)
 
 
 @pytest.mark.parametrize(("fin", "rsv"), [(False, 0x40), (True, 0x20), (False, 0x10), (True, 0x70)])
 def test_fin_and_rsv_bits(fin: bool, rsv: int) -> None:
-    parsed = parse_header(build_header(Opcode.TEXT, 3, fin=fin, rsv=rsv))
+    parsed = read_header(build_header(Opcode.TEXT, 3, fin=fin, rsv=rsv))
     assert parsed is not None
-    assert (parsed.fin, parsed.rsv) == (fin, rsv)
+    first = parsed[0]
+    assert (bool(first & FIN), first & 0x70, first & 0x0F) == (fin, rsv, Opcode.TEXT)
 
 
 def test_64_bit_length_with_the_high_bit_set_is_refused() -> None:
     with pytest.raises(ProtocolError) as info:
-        parse_header(b"\x82\x7f\x80" + b"\x00" * 7)
+        read_header(b"\x82\x7f\x80" + b"\x00" * 7)
     assert info.value.code == 1002
 
 

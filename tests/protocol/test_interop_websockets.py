@@ -35,7 +35,15 @@ from tidewire.protocol.handshake import (
     request_headers,
 )
 from tidewire.protocol.http import build_head
-from tidewire.protocol.messages import WSMessage, WSMsgType
+from tidewire.protocol.messages import (
+    WSMessage,
+    WSMessageBinary,
+    WSMessageClose,
+    WSMessagePing,
+    WSMessagePong,
+    WSMessageText,
+    WSMsgType,
+)
 
 # The keyword arguments of their extension factory; ours uses its defaults.
 DEFLATE_CASES = [
@@ -126,13 +134,13 @@ def make_link(request: pytest.FixtureRequest) -> Iterator[object]:
 
 
 MESSAGES = [
-    WSMessage(WSMsgType.TEXT, "", None),
-    WSMessage(WSMsgType.TEXT, "hello", None),
-    WSMessage(WSMsgType.TEXT, "ünïcödé ☃ 𝄞 " * 2000, None),
-    WSMessage(WSMsgType.BINARY, b"", None),
-    WSMessage(WSMsgType.BINARY, bytes(125), None),
-    WSMessage(WSMsgType.BINARY, bytes(range(256)) * 256, None),
-    WSMessage(WSMsgType.BINARY, b"\xff" * 126, None),
+    WSMessageText(WSMsgType.TEXT, "", None),
+    WSMessageText(WSMsgType.TEXT, "hello", None),
+    WSMessageText(WSMsgType.TEXT, "ünïcödé ☃ 𝄞 " * 2000, None),
+    WSMessageBinary(WSMsgType.BINARY, b"", None),
+    WSMessageBinary(WSMsgType.BINARY, bytes(125), None),
+    WSMessageBinary(WSMsgType.BINARY, bytes(range(256)) * 256, None),
+    WSMessageBinary(WSMsgType.BINARY, b"\xff" * 126, None),
 ]
 
 
@@ -173,31 +181,31 @@ def test_their_fragments_with_a_ping_inside(
     link.theirs.send_continuation(raw[7:30], fin=False)
     link.theirs.send_continuation(raw[30:], fin=True)
     assert link.to_ours() == [
-        WSMessage(WSMsgType.PING, b"in between", None),
-        WSMessage(WSMsgType.TEXT, text, None),
+        WSMessagePing(WSMsgType.PING, b"in between", None),
+        WSMessageText(WSMsgType.TEXT, text, None),
     ]
     link.theirs.send_binary(b"\x00\x01", fin=False)
     link.theirs.send_continuation(b"", fin=False)
     link.theirs.send_continuation(b"\x02", fin=True)
-    assert link.to_ours() == [WSMessage(WSMsgType.BINARY, b"\x00\x01\x02", None)]
+    assert link.to_ours() == [WSMessageBinary(WSMsgType.BINARY, b"\x00\x01\x02", None)]
 
 
 def test_pings_and_pongs(make_link: object) -> None:
     link: Link = make_link(None)  # type: ignore[operator]
     link.theirs.send_ping(b"theirs")
     (ping,) = link.to_ours()
-    assert ping == WSMessage(WSMsgType.PING, b"theirs", None)
+    assert ping == WSMessagePing(WSMsgType.PING, b"theirs", None)
     assert link.their_messages(link.ours.send_pong(ping.data)) == [("PONG", b"theirs")]
     # they answer our ping by themselves
     assert link.their_messages(link.ours.send_ping(b"ours")) == [("PING", b"ours")]
-    assert link.to_ours() == [WSMessage(WSMsgType.PONG, b"ours", None)]
+    assert link.to_ours() == [WSMessagePong(WSMsgType.PONG, b"ours", None)]
 
 
 @pytest.mark.parametrize("code", [1000, 1001, 1011, 3000, 4999])
 def test_they_close_and_we_echo(make_link: object, code: int) -> None:
     link: Link = make_link({})  # type: ignore[operator]
     link.theirs.send_close(code, "bye ☃")
-    assert link.to_ours() == [WSMessage(WSMsgType.CLOSE, code, "bye ☃")]
+    assert link.to_ours() == [WSMessageClose(WSMsgType.CLOSE, code, "bye ☃")]
     assert link.their_messages(link.ours.answer_close()) == [("CLOSE", _close(code))]
     assert link.ours.state is State.CLOSED
     assert link.theirs.close_rcvd is not None
@@ -207,7 +215,7 @@ def test_they_close_and_we_echo(make_link: object, code: int) -> None:
 def test_they_close_without_a_code(make_link: object) -> None:
     link: Link = make_link(None)  # type: ignore[operator]
     link.theirs.send_close()
-    assert link.to_ours() == [WSMessage(WSMsgType.CLOSE, 1005, "")]
+    assert link.to_ours() == [WSMessageClose(WSMsgType.CLOSE, 1005, "")]
     assert link.their_messages(link.ours.answer_close()) == [("CLOSE", b"")]
 
 
@@ -217,7 +225,7 @@ def test_we_close_and_they_echo(make_link: object, code: int) -> None:
     assert link.their_messages(link.ours.send_close(code, "done")) == [
         ("CLOSE", _close(code) + b"done")
     ]
-    assert link.to_ours() == [WSMessage(WSMsgType.CLOSE, code, "done")]
+    assert link.to_ours() == [WSMessageClose(WSMsgType.CLOSE, code, "done")]
     assert link.ours.state is State.CLOSED
     assert link.theirs.close_sent is not None
     assert link.theirs.close_sent.code == code

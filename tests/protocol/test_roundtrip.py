@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 from tidewire.protocol.connection import Connection, Role
 from tidewire.protocol.deflate import DeflateParams
 from tidewire.protocol.frames import RSV1, Opcode, apply_mask, build_header
-from tidewire.protocol.messages import WSMessage, WSMsgType
+from tidewire.protocol.messages import (
+    WSMessage,
+    WSMessageBinary,
+    WSMessagePing,
+    WSMessageText,
+    WSMsgType,
+)
 
 SIZES = st.one_of(st.sampled_from([0, 1, 125, 126, 127, 65535, 65536]), st.integers(0, 3000))
 ROLES = st.sampled_from([Role.SERVER, Role.CLIENT])
@@ -25,9 +31,9 @@ def messages(draw: st.DrawFn) -> WSMessage:
         text = draw(st.text(max_size=40))
         # repeat a random text up to the chosen size, multi-byte characters included
         text = (text * (size // max(len(text), 1) + 1))[:size] if text else ""
-        return WSMessage(WSMsgType.TEXT, text, None)
+        return WSMessageText(WSMsgType.TEXT, text, None)
     seed = draw(st.binary(min_size=1, max_size=64))
-    return WSMessage(WSMsgType.BINARY, (seed * (size // len(seed) + 1))[:size], None)
+    return WSMessageBinary(WSMsgType.BINARY, (seed * (size // len(seed) + 1))[:size], None)
 
 
 @st.composite
@@ -114,7 +120,7 @@ def test_hand_built_frames_parse_back(
             if data.draw(st.integers(0, 4)) == 0:  # a ping between or after fragments
                 ping = data.draw(st.binary(max_size=125))
                 stream.append(peer.frame(Opcode.PING, ping, True, 0, mask))
-                expected.append(WSMessage(WSMsgType.PING, ping, None))
+                expected.append(WSMessagePing(WSMsgType.PING, ping, None))
     raw = b"".join(stream)
     conn = Connection(role, deflate=params, max_message_size=0)
     cuts = data.draw(st.lists(st.integers(0, len(raw)), max_size=20))

@@ -11,7 +11,14 @@ from protocol_wire import assert_failed, wire, wire_to
 
 from tidewire.protocol.connection import Connection, State
 from tidewire.protocol.frames import Opcode
-from tidewire.protocol.messages import WSMessage, WSMsgType
+from tidewire.protocol.messages import (
+    WSMessageBinary,
+    WSMessageClose,
+    WSMessagePing,
+    WSMessagePong,
+    WSMessageText,
+    WSMsgType,
+)
 
 TEXT, BINARY, CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONTINUATION
 
@@ -66,7 +73,7 @@ def test_continuation_without_a_message_is_refused(conn: Connection) -> None:
 def test_continuation_after_a_finished_message_is_refused(conn: Connection) -> None:
     data = wire_to(conn, TEXT, b"done") + wire_to(conn, CONT, b"more")
     events = conn.receive_data(data)
-    assert events[0] == WSMessage(WSMsgType.TEXT, "done", None)
+    assert events[0] == WSMessageText(WSMsgType.TEXT, "done", None)
     assert_failed(conn, events, 1002)
 
 
@@ -91,10 +98,10 @@ def test_control_frames_interleaved_in_a_fragmented_message(conn: Connection) ->
         ]
     )
     assert conn.receive_data(data) == [
-        WSMessage(WSMsgType.PING, b"p1", None),
-        WSMessage(WSMsgType.PONG, b"p2", None),
-        WSMessage(WSMsgType.PING, b"", None),
-        WSMessage(WSMsgType.BINARY, b"one two three", None),
+        WSMessagePing(WSMsgType.PING, b"p1", None),
+        WSMessagePong(WSMsgType.PONG, b"p2", None),
+        WSMessagePing(WSMsgType.PING, b"", None),
+        WSMessageBinary(WSMsgType.BINARY, b"one two three", None),
     ]
     assert conn.answer_close() == b""
     assert conn.state is State.OPEN
@@ -102,7 +109,7 @@ def test_control_frames_interleaved_in_a_fragmented_message(conn: Connection) ->
 
 def test_close_inside_a_fragmented_message_ends_it(conn: Connection) -> None:
     data = wire_to(conn, TEXT, b"par", fin=False) + wire_to(conn, Opcode.CLOSE, b"\x03\xe9")
-    assert conn.receive_data(data) == [WSMessage(WSMsgType.CLOSE, 1001, "")]
+    assert conn.receive_data(data) == [WSMessageClose(WSMsgType.CLOSE, 1001, "")]
     assert conn.state is State.REMOTE_CLOSED
 
 

@@ -20,7 +20,7 @@ from protocol_wire import wire
 from tidewire.protocol import connection, frames
 from tidewire.protocol.connection import Connection, Role
 from tidewire.protocol.deflate import DeflateParams
-from tidewire.protocol.messages import WSMessage, WSMsgType
+from tidewire.protocol.messages import WSMessage, WSMessageBinary, WSMessageText, WSMsgType
 
 speedups = pytest.importorskip("tidewire.protocol._speedups")
 
@@ -245,7 +245,7 @@ def outcome(conn: Connection, chunks: list[bytes]) -> list[tuple[object, ...]]:
             data = msg.data
             if isinstance(data, Exception):
                 data = (type(data), getattr(data, "code", None), str(data))
-            events.append((msg.type, data, msg.extra))
+            events.append((type(msg), msg.type, data, msg.extra))
     return [*events, (conn.state, conn.close_code)]
 
 
@@ -276,7 +276,7 @@ def test_the_compiled_reader_changes_nothing_but_speed(
 
 
 def make_reader() -> speedups.MessageReader:
-    return speedups.MessageReader(WSMessage, WSMsgType.TEXT, WSMsgType.BINARY)
+    return speedups.MessageReader(WSMessageText, WSMsgType.TEXT, WSMessageBinary, WSMsgType.BINARY)
 
 
 def test_the_reader_stops_where_python_must_decide() -> None:
@@ -290,7 +290,7 @@ def test_the_reader_stops_where_python_must_decide() -> None:
         src = b"??" + plain + stop + plain
         assert read(src, 2, True, LIMIT, events) == 2 + len(plain)
         assert events == [(WSMsgType.BINARY, b"abc", None), (WSMsgType.TEXT, "dé", None)]
-        assert all(type(e) is WSMessage for e in events)
+        assert [type(e) for e in events] == [WSMessageBinary, WSMessageText]
     head = struct.pack("!BBQ", 0x82, 0xFF, 1 << 63)  # the 64-bit length's high bit
     assert read(head + b"\0" * 40, 0, True, 0, events) == 0
     assert read(bytearray(plain), 0, False, 0, []) == 0  # masked, but a server's expected
@@ -306,8 +306,9 @@ def test_messages_from_the_reader_are_plain_tuples_to_hash_and_compare() -> None
     events: list[WSMessage] = []
     make_reader().read(wire(0x1, b"hi"), 0, True, 0, events)
     (msg,) = events
-    assert msg == WSMessage(WSMsgType.TEXT, "hi", None)
-    assert hash(msg) == hash(WSMessage(WSMsgType.TEXT, "hi", None)) == hash(tuple(msg))
+    assert msg == WSMessageText(WSMsgType.TEXT, "hi", None)
+    assert hash(msg) == hash(WSMessageText(WSMsgType.TEXT, "hi", None)) == hash(tuple(msg))
+    assert type(msg) is WSMessageText
     assert msg.type is WSMsgType.TEXT and msg.data == "hi" and msg.extra is None
 
 
@@ -327,12 +328,14 @@ def test_reader_misuse_is_refused(args: tuple[object, ...], error: type[Exceptio
 
 
 def test_a_reader_is_initialised_once_and_before_use() -> None:
-    with pytest.raises(TypeError, match="tuple subclass"):
-        speedups.MessageReader(dict, 1, 2)
+    with pytest.raises(TypeError, match="tuple subclasses"):
+        speedups.MessageReader(dict, 1, WSMessageBinary, 2)
+    with pytest.raises(TypeError, match="tuple subclasses"):
+        speedups.MessageReader(WSMessageText, 1, dict, 2)
     with pytest.raises(TypeError, match="not initialised"):
         speedups.MessageReader.__new__(speedups.MessageReader).read(b"", 0, True, 0, [])
     with pytest.raises(TypeError, match="initialised once"):
-        make_reader().__init__(WSMessage, 1, 2)
+        make_reader().__init__(WSMessageText, 1, WSMessageBinary, 2)
 
 
 def test_limits_beyond_any_buffer_or_none_mean_no_limit() -> None:

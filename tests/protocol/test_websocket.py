@@ -22,7 +22,15 @@ from tidewire.protocol.connection import Role, State
 from tidewire.protocol.deflate import DeflateParams
 from tidewire.protocol.errors import ConnectionClosed
 from tidewire.protocol.frames import Opcode, build_frame
-from tidewire.protocol.messages import WSMessage, WSMsgType
+from tidewire.protocol.messages import (
+    WSMessageBinary,
+    WSMessageClose,
+    WSMessageClosed,
+    WSMessagePing,
+    WSMessagePong,
+    WSMessageText,
+    WSMsgType,
+)
 from tidewire.protocol.options import WebSocketOptions
 from tidewire.protocol.websocket import WebSocket, WebSocketTimeoutError
 
@@ -182,9 +190,9 @@ async def test_messages_both_ways_and_async_for(pair: Pair) -> None:
     got = [msg async for msg in pair.client]
     assert await closing is True
     assert got == [
-        WSMessage(WSMsgType.BINARY, big, None),
-        WSMessage(WSMsgType.TEXT, "", None),
-        WSMessage(WSMsgType.TEXT, "[null]", None),
+        WSMessageBinary(WSMsgType.BINARY, big, None),
+        WSMessageText(WSMsgType.TEXT, "", None),
+        WSMessageText(WSMsgType.TEXT, "[null]", None),
     ]
     assert (pair.client.close_code, pair.client.close_reason) == (4001, "over")
     assert (pair.server.close_code, pair.server.closed) == (4001, True)
@@ -295,13 +303,13 @@ async def test_ping_pong(autoping: bool) -> None:
     async for p in _loopback({"autoping": autoping}, {"autoping": False}):
         await p.client.ping(b"are you there")
         if autoping:
-            assert await p.client.receive() == WSMessage(WSMsgType.PONG, b"are you there", None)
+            assert await p.client.receive() == WSMessagePong(WSMsgType.PONG, b"are you there", None)
         else:
-            assert await p.server.receive() == WSMessage(WSMsgType.PING, b"are you there", None)
+            assert await p.server.receive() == WSMessagePing(WSMsgType.PING, b"are you there", None)
             with pytest.raises(asyncio.TimeoutError):
                 await p.client.receive(timeout=0.05)
             await p.server.pong(b"by hand")
-            assert await p.client.receive() == WSMessage(WSMsgType.PONG, b"by hand", None)
+            assert await p.client.receive() == WSMessagePong(WSMsgType.PONG, b"by hand", None)
 
 
 # -- closing -------------------------------------------------------------------
@@ -313,7 +321,7 @@ async def test_close_handshake_and_the_server_closes_tcp_first(closer: str) -> N
     ours, theirs = (m.server, m.client) if closer == "server" else (m.client, m.server)
     reader = asyncio.ensure_future(theirs.receive())
     assert await ours.close(code=4002, message=b"bye") is True
-    assert await reader == WSMessage(WSMsgType.CLOSE, 4002, "bye")
+    assert await reader == WSMessageClose(WSMsgType.CLOSE, 4002, "bye")
     await asyncio.sleep(0.01)
     assert _closes(m.log) == [("server", "close"), ("client", "eof")]
     assert (theirs.close_code, theirs.close_reason) == (4002, "bye")
@@ -322,9 +330,9 @@ async def test_close_handshake_and_the_server_closes_tcp_first(closer: str) -> N
         assert ws.closed
         assert ws.connection.state is State.CLOSED
     # the closer's queue still holds the echo it did not read; then CLOSED for good
-    assert await ours.receive() == WSMessage(WSMsgType.CLOSE, 4002, "")
+    assert await ours.receive() == WSMessageClose(WSMsgType.CLOSE, 4002, "")
     for ws in (ours, theirs):
-        assert await ws.receive() == WSMessage(WSMsgType.CLOSED, None, None)
+        assert await ws.receive() == WSMessageClosed(WSMsgType.CLOSED, None, None)
     assert await ours.close() is False
     with pytest.raises(ConnectionClosed):
         await ours.send_str("after")
@@ -347,6 +355,34 @@ async def test_close_timeout_when_the_peer_never_answers(role: str) -> None:
     assert _closes(m.log)[0][0] == role
     assert ours.close_code == 1006
     assert ours.closed
+
+
+async def test_abort_sends_its_code_and_drops_the_connection_without_waiting() -> None:
+    m = memory_pair()
+    m.server.abort(1008, "too slow")  # not a coroutine: it does not wait
+    assert ("server", "abort") in m.log
+    (frame,) = read_frames(m.server_end.written[-1])
+    assert (frame.opcode, frame.payload) == (0x8, b"\x03\xf0too slow")
+    assert m.server.closed
+    assert (m.server.close_code, m.server.close_reason) == (1006, "too slow")
+    assert await m.server.receive() == WSMessageClosed(WSMsgType.CLOSED, None, None)
+    with pytest.raises(ConnectionClosed):
+        await m.server.send_str("after")
+    assert await m.server.close() is False
+    assert await m.client.receive() == WSMessageClose(WSMsgType.CLOSE, 1008, "too slow")
+    await asyncio.sleep(0.01)
+    assert _closes(m.log) == [("server", "abort"), ("client", "eof")]
+
+
+async def test_abort_without_a_code_sends_nothing() -> None:
+    m = memory_pair()
+    m.client.abort()
+    assert m.client_end.written == []
+    assert ("client", "abort") in m.log
+    assert m.client.close_code == 1006
+    with pytest.raises(ValueError):
+        m.server.abort(1006)  # not a code for the wire: nothing is done
+    assert not m.server.closed
 
 
 # -- flow control ----------------------------------------------------------------
@@ -599,7 +635,7 @@ async def test_connection_lost_mid_message_is_1006(pair: Pair) -> None:
     reader = asyncio.ensure_future(pair.server.receive())
     await asyncio.sleep(0.02)
     pair.client.transport.abort()
-    assert await asyncio.wait_for(reader, 5) == WSMessage(WSMsgType.CLOSED, None, None)
+    assert await asyncio.wait_for(reader, 5) == WSMessageClosed(WSMsgType.CLOSED, None, None)
     assert pair.server.close_code == 1006
     assert pair.server.connection.state is State.CLOSED
     assert pair.server.closed
@@ -612,7 +648,7 @@ async def test_protocol_error_from_the_peer(pair: Pair) -> None:
     assert msg.type is WSMsgType.ERROR
     assert pair.server.exception() is msg.data
     closing = await pair.client.receive()
-    assert closing == WSMessage(WSMsgType.CLOSE, 1002, "")
+    assert closing == WSMessageClose(WSMsgType.CLOSE, 1002, "")
 
 
 async def test_tail_bytes_after_the_handshake_are_parsed() -> None:
@@ -666,9 +702,9 @@ async def test_what_the_peer_sends_while_we_close_is_dropped() -> None:
     closing = asyncio.ensure_future(m.server.close(code=1000))
     await asyncio.sleep(0)
     await m.client.send_str("crossing the close")
-    assert await m.client.receive() == WSMessage(WSMsgType.CLOSE, 1000, "")
+    assert await m.client.receive() == WSMessageClose(WSMsgType.CLOSE, 1000, "")
     assert await closing is True
-    assert await m.server.receive() == WSMessage(WSMsgType.CLOSE, 1000, "")
+    assert await m.server.receive() == WSMessageClose(WSMsgType.CLOSE, 1000, "")
 
 
 async def test_close_after_the_peers_close_arrived_unread() -> None:

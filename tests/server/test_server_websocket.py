@@ -256,3 +256,67 @@ async def test_the_heartbeat_stops_once_the_peer_has_closed(serve: Serve) -> Non
         await asyncio.wait_for(ws.close(), 3)
         assert ws.close_code == 1000
     assert await asyncio.wait_for(ended, 3) == (1000, None)
+
+
+async def test_cookies_set_before_prepare_go_out_with_the_101(tw_client: Client) -> None:
+    async def handler(request: Request) -> WebSocketResponse:
+        ws = WebSocketResponse()
+        ws.set_cookie("session", "abc", httponly=True)
+        ws.del_cookie("old")
+        await ws.prepare(request)
+        await ws.close()
+        return ws
+
+    client = await tw_client(app_with(handler))
+    url = client.make_url("/ws")
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    head = "".join(f"{k}: {v}\r\n" for k, v in UPGRADE.items())
+    writer.write(f"GET /ws HTTP/1.1\r\nHost: x\r\n{head}\r\n".encode())
+    answer = (await reader.readuntil(b"\r\n\r\n")).decode()
+    writer.close()
+    assert answer.startswith("HTTP/1.1 101")
+    cookies = [line for line in answer.split("\r\n") if line.startswith("Set-Cookie: ")]
+    assert len(cookies) == 2
+    assert "session=abc" in cookies[0] and "HttpOnly" in cookies[0]
+    assert 'old=""' in cookies[1] and "Max-Age=0" in cookies[1]
+
+
+async def test_http_body_and_cookies_after_the_101_raise(tw_client: Client) -> None:
+    errors: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+
+    async def handler(request: Request) -> WebSocketResponse:
+        ws = WebSocketResponse()
+        with pytest.raises(RuntimeError, match="no HTTP body"):
+            await ws.write(b"before prepare")
+        with pytest.raises(RuntimeError, match="prepare"):
+            await ws.write_eof()
+        await ws.prepare(request)
+        found = []
+        for attempt in (
+            ws.write(b"body"),
+            ws.write_eof(b"last"),
+        ):
+            with pytest.raises(RuntimeError) as info:
+                await attempt
+            found.append(str(info.value))
+        for call in (lambda: ws.set_cookie("a", "b"), lambda: ws.del_cookie("a")):
+            with pytest.raises(RuntimeError) as info:
+                call()
+            found.append(str(info.value))
+        await ws.send_str("still a WebSocket")
+        await ws.write_eof()  # as in aiohttp: closes the WebSocket
+        errors.set_result(found)
+        return ws
+
+    client = await tw_client(app_with(handler))
+    async with client.ws_connect("/ws") as ws:
+        assert await ws.receive_str() == "still a WebSocket"
+        msg = await ws.receive()
+        assert (msg.type, msg.data) == (WSMsgType.CLOSE, 1000)
+    found = await asyncio.wait_for(errors, 5)
+    assert [("no HTTP body" in e, "WebSocket now" in e) for e in found] == [
+        (True, False),
+        (True, False),
+        (False, True),
+        (False, True),
+    ]

@@ -21,7 +21,8 @@ from typing import NamedTuple, Protocol
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from tidewire.protocol.http import header_tokens
+from tidewire.protocol.flow import WriteFlowControl
+from tidewire.protocol.http import HeaderCollector, header_tokens
 
 from .exceptions import (
     ClientError,
@@ -94,7 +95,7 @@ class Decoder:
 DECODED = frozenset(("gzip", "x-gzip", "deflate"))
 
 
-class ResponseHandler(asyncio.Protocol):
+class ResponseHandler(WriteFlowControl, HeaderCollector, asyncio.Protocol):
     """Reads the responses of one connection; see the module docstring for its life."""
 
     __slots__ = (
@@ -103,7 +104,6 @@ class ResponseHandler(asyncio.Protocol):
         "_deadline",
         "_decoder",
         "_decompress",
-        "_drain_waiter",
         "_got_bytes",
         "_head_waiter",
         "_is_head",
@@ -116,7 +116,6 @@ class ResponseHandler(asyncio.Protocol):
         "_raw_headers",
         "_reason",
         "_upgrade_tail",
-        "_write_paused",
         "closed",
         "idle_since",
         "key",
@@ -126,6 +125,7 @@ class ResponseHandler(asyncio.Protocol):
     )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, key: ConnectionKey) -> None:
+        WriteFlowControl.__init__(self)
         self._loop = loop
         self.key = key
         self.transport: asyncio.Transport | None = None
@@ -149,8 +149,6 @@ class ResponseHandler(asyncio.Protocol):
         self._raw_headers: list[tuple[str, str]] = []
         self._reason = b""
         self._upgrade_tail: bytearray | None = None
-        self._drain_waiter: asyncio.Future[None] | None = None
-        self._write_paused = False
 
     # -- the pool's view ---------------------------------------------------------------
 
@@ -226,18 +224,20 @@ class ResponseHandler(asyncio.Protocol):
         self.transport.write(data)
 
     async def drain(self) -> None:
-        """Wait while the transport's write buffer is above its high-water mark."""
-        if not self._write_paused:
+        """Wait while the transport's write buffer is above its high-water mark.
+
+        The wait counts against the request's deadline; a lost connection or the deadline
+        ends it with ``ServerDisconnectedError`` or ``ServerTimeoutError`` (``fail``).
+        """
+        if not self.writing_paused:
             return
         if self.closed:
             raise ServerDisconnectedError("Server disconnected while sending the request")
-        waiter = self._drain_waiter = self._loop.create_future()
         assert self._deadline is not None
         handle = arm(self._loop, self._deadline.limit(None), self.fail)
         try:
-            await waiter
+            await self._wait_writable()
         finally:
-            self._drain_waiter = None
             if handle is not None:
                 handle.cancel()
 
@@ -281,15 +281,6 @@ class ResponseHandler(asyncio.Protocol):
     def resume_reading(self) -> None:
         if self.transport is not None and not self.closed:
             self.transport.resume_reading()
-
-    def pause_writing(self) -> None:
-        self._write_paused = True
-
-    def resume_writing(self) -> None:
-        self._write_paused = False
-        waiter = self._drain_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     # -- asyncio.Protocol ----------------------------------------------------------------
 
@@ -350,11 +341,12 @@ class ResponseHandler(asyncio.Protocol):
             self.release(reusable=False)
 
     def _fail_drain(self, error: BaseException | None) -> None:
-        waiter = self._drain_waiter
-        if waiter is not None and not waiter.done():
-            if not isinstance(error, ServerTimeoutError):
-                error = ServerDisconnectedError("Server disconnected while sending the request")
-            waiter.set_exception(error)
+        """A request body waiting in ``drain`` fails: a timeout as it is, else a disconnect."""
+        if self._drain_waiter is None:
+            return
+        if not isinstance(error, ServerTimeoutError):
+            error = ServerDisconnectedError("Server disconnected while sending the request")
+        self._wake_writers(error)
 
     # -- httptools callbacks -------------------------------------------------------------
 
@@ -364,9 +356,6 @@ class ResponseHandler(asyncio.Protocol):
 
     def on_status(self, status: bytes) -> None:
         self._reason += status
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._raw_headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
         parser = self._parser

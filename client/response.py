@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from tidewire.protocol.http import parse_content_type
+from tidewire.protocol.http import ContentHeaders
 
 from .exceptions import ClientResponseError, ContentTypeError, RequestInfo
 from .streams import ResponseStream
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .protocol import ResponseHandler
 
 
-class ClientResponse:
+class ClientResponse(ContentHeaders):
     """One received response: what ``await session.get(url)`` gives.
 
     The head is there at once: ``status``, ``reason``, ``version``, ``headers``,
@@ -90,24 +90,10 @@ class ClientResponse:
         return self.request_info.real_url
 
     def _parsed_content_type(self) -> tuple[str, dict[str, str]]:
+        # A received response's headers never change: parsed once for content_type and charset.
         if self._content_type is None:
-            self._content_type = parse_content_type(
-                self.headers.get("content-type", "application/octet-stream")
-            )
+            self._content_type = super()._parsed_content_type()
         return self._content_type
-
-    @property
-    def content_type(self) -> str:
-        return self._parsed_content_type()[0]
-
-    @property
-    def charset(self) -> str | None:
-        return self._parsed_content_type()[1].get("charset")
-
-    @property
-    def content_length(self) -> int | None:
-        value = self.headers.get("content-length")
-        return int(value) if value is not None and value.isdigit() else None
 
     def get_encoding(self) -> str:
         """The body's text encoding: the declared charset if Python knows it, else UTF-8."""

@@ -11,21 +11,29 @@ so a connection costs a Task only while it has a request to answer.
 
 After a protocol error the connection answers (in order) and closes: llhttp's state is
 unusable after an error and the client's framing can no longer be trusted.
+
+A connection's life is an explicit state machine, as in h11: ``HTTPState`` names the
+states, ``_TRANSITIONS`` says which moves each allows, and ``HTTPProtocol._to`` makes
+every move through it, refusing any other with a ``RuntimeError`` that names both
+states. The three moves of every request (IDLE -> HEAD -> BODY -> IDLE) are checked
+inline in llhttp's callbacks, by identity, so the per-request path pays no call for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import sys
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
 
 from httptools import HttpParserCallbackError, HttpParserError, HttpParserUpgrade, HttpRequestParser
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from tidewire.protocol.http import header_tokens
+from tidewire.protocol.flow import WriteFlowControl
+from tidewire.protocol.http import HeaderCollector, header_tokens
 from tidewire.server.exceptions import (
     HTTPBadRequest,
     HTTPException,
@@ -44,7 +52,7 @@ from tidewire.server.streams import EMPTY_STREAM, StreamReader
 if TYPE_CHECKING:
     from tidewire.server.app import Application
 
-__all__ = ["HTTPProtocol", "Limits", "Server", "UpgradedConnection"]
+__all__ = ["HTTPProtocol", "HTTPState", "Limits", "Server", "UpgradedConnection"]
 
 logger = logging.getLogger("tidewire.server")
 
@@ -55,17 +63,25 @@ _LINGER = 2.0
 
 class UpgradedConnection(Protocol):
     """What ``HTTPProtocol.upgrade()`` takes: the protocol that owns the socket after a
-    ``101 Switching Protocols`` (the WebSocket), closable by the server at shutdown."""
+    ``101 Switching Protocols`` (``WebSocketResponse`` is one), closable by the server at
+    shutdown. The transport calls the first four as it would any ``asyncio.Protocol``."""
 
-    def data_received(self, data: bytes) -> None: ...
+    def data_received(self, data: bytes) -> None:
+        """Bytes from the client, in the new protocol."""
 
-    def connection_lost(self, exc: Exception | None) -> None: ...
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The socket closed (``exc`` says why, if it failed)."""
 
-    def pause_writing(self) -> None: ...
+    def pause_writing(self) -> None:
+        """The transport's write buffer is full: stop writing for now."""
 
-    def resume_writing(self) -> None: ...
+    def resume_writing(self) -> None:
+        """The write buffer drained: writing may go on."""
 
-    async def close(self, *, code: int = 1000, message: bytes | str = b"") -> bool: ...
+    async def close(self, *, code: int = 1000, message: bytes | str = b"") -> bool:
+        """Close the connection in the new protocol's way (the server passes ``1001``,
+        going away, at shutdown); whether this call closed it."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,23 +124,36 @@ else:
 
 
 class Server:
-    """The protocol factory of one application: its connections and their shutdown."""
+    """The protocol factory of one application: its connections and their shutdown.
+
+    ``AppRunner`` makes one and passes it to ``loop.create_server``; each accepted socket
+    gets an ``HTTPProtocol``. ``connections`` holds the open HTTP connections and
+    ``upgraded`` the protocols they were handed to (WebSockets), which ``shutdown``
+    closes first.
+    """
 
     __slots__ = ("app", "closing", "connections", "limits", "upgraded")
 
     def __init__(self, app: Application, limits: Limits | None = None) -> None:
+        """Serve ``app`` with ``limits`` (the defaults of ``Limits`` if ``None``)."""
         self.app = app
         self.limits = limits or Limits()
         self.connections: set[HTTPProtocol] = set()
         self.upgraded: set[UpgradedConnection] = set()
         self.closing = False
+        """True once ``shutdown`` began: answers say ``Connection: close``."""
 
     def __call__(self) -> HTTPProtocol:
+        """A protocol for a new connection (what ``loop.create_server`` calls)."""
         return HTTPProtocol(self)
 
     async def shutdown(self, timeout: float) -> None:
         """Close upgraded connections (1001) and idle ones, give running handlers up to
-        ``timeout`` seconds, then cancel what is left and close every connection."""
+        ``timeout`` seconds, then cancel what is left and close every connection.
+
+        ``AppRunner.cleanup`` calls it; it never raises for a connection that fails to
+        close (that is logged).
+        """
         self.closing = True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -154,40 +183,114 @@ class Server:
             conn.abort()
 
 
-class HTTPProtocol(asyncio.Protocol):
-    """One HTTP/1.1 connection.
+class HTTPState(enum.IntEnum):
+    """Where one HTTP/1.1 connection is in its life, as ``HTTPProtocol`` tracks it.
+
+    The state follows what the client sends and who owns the socket. Answering runs
+    beside it (requests are parsed ahead while earlier ones are answered, in order), so
+    whether a handler is running is not a state of its own. ``_TRANSITIONS`` lists the
+    moves each state allows; any other raises ``RuntimeError``.
+    """
+
+    IDLE = 0
+    """Between requests: waiting for the first byte of the next one (idle timeout)."""
+    HEAD = 1
+    """A request head is arriving (head deadline, head size and field-count limits)."""
+    BODY = 2
+    """A request's body is arriving through llhttp, into its ``request.content``."""
+    SWITCHING = 3
+    """llhttp stopped after an ``Upgrade`` request's head: what follows is kept for the
+    new protocol, and the body of a request not switched is fed from it."""
+    UPGRADED = 4
+    """``upgrade()`` handed the socket to another protocol: HTTP is over (final)."""
+    STOPPED = 5
+    """Parsing stopped (a malformed or refused request, or an answer sent before its
+    request's body came): reading is paused, what is queued is answered, then close."""
+    PEER_EOF = 6
+    """The client half-closed: what it sent before is answered, then the connection
+    closes."""
+    LINGERING = 7
+    """Closing after ``STOPPED`` or ``SWITCHING``: our side is shut for writing and what
+    the client still sends is read and dropped for a moment, so that closing with unread
+    bytes does not reset the connection and destroy the answer in flight."""
+    CLOSING = 8
+    """``transport.close()`` was called (or asyncio closes it after the client's EOF)."""
+    CLOSED = 9
+    """The connection is lost (final)."""
+
+
+_IDLE, _HEAD, _BODY, _SWITCHING, _UPGRADED = tuple(HTTPState)[:5]
+_STOPPED, _PEER_EOF, _LINGERING, _CLOSING, _CLOSED = tuple(HTTPState)[5:]
+# Module globals rather than HTTPState.X: the hot path compares states by identity.
+
+_READING = frozenset({_IDLE, _HEAD, _BODY})
+"""States in which llhttp parses what arrives: requests may still come."""
+
+_TRANSITIONS: dict[HTTPState, frozenset[HTTPState]] = {
+    # A request begins; an error or a half-close; upgrade() by the handler of a request
+    # llhttp did not see as an upgrade; close (idle timeout, shutdown, no keep-alive);
+    # llhttp stops after an upgrade request (complete at once: BODY, IDLE, SWITCHING).
+    _IDLE: frozenset({_HEAD, _SWITCHING, _STOPPED, _PEER_EOF, _UPGRADED, _CLOSING, _CLOSED}),
+    # The head is complete; a limit, a parse error or the head deadline; the half-close;
+    # a close after the answer to the request before.
+    _HEAD: frozenset({_BODY, _STOPPED, _PEER_EOF, _CLOSING, _CLOSED}),
+    # The request is complete; llhttp stops before the body of an upgrade request (it
+    # comes in SWITCHING); a body error, an early answer, a half-close inside the body;
+    # a close after the answer to the request before.
+    _BODY: frozenset({_IDLE, _SWITCHING, _STOPPED, _CLOSING, _CLOSED}),
+    # The handler upgrades, or refuses: then the connection lingers, since the client may
+    # be sending the new protocol already; a half-close inside a skipped body.
+    _SWITCHING: frozenset({_UPGRADED, _STOPPED, _LINGERING, _CLOSING, _CLOSED}),
+    _UPGRADED: frozenset(),  # the other protocol owns the socket and its events
+    # The error is answered, then the connection lingers (or closes at once if the
+    # transport cannot half-close); the client half-closes or goes away meanwhile.
+    _STOPPED: frozenset({_PEER_EOF, _LINGERING, _CLOSING, _CLOSED}),
+    # The last answer is written (or a handler switches protocols, as from IDLE).
+    _PEER_EOF: frozenset({_UPGRADED, _CLOSING, _CLOSED}),
+    _LINGERING: frozenset({_CLOSING, _CLOSED}),  # the client's EOF, or the linger timer
+    _CLOSING: frozenset({_CLOSED}),
+    _CLOSED: frozenset(),
+}
+"""The moves each state allows: the one place that says so (``HTTPProtocol._to``)."""
+
+
+class HTTPProtocol(WriteFlowControl, HeaderCollector, asyncio.Protocol):
+    """One HTTP/1.1 connection: parses requests, runs their handlers, writes answers.
+
+    Handlers reach it as ``request.protocol``; most never need to. It is created by
+    ``Server`` per accepted socket; its life is the ``HTTPState`` machine (``state``).
 
     The upgrade contract: a handler answering ``101`` writes its head with
     ``StreamResponse.prepare`` and then calls ``request.protocol.upgrade(conn)``, which
     stops HTTP processing, hands the transport to ``conn`` and returns the bytes that
     already arrived after the request head (to feed into ``conn``). When that handler
     returns, nothing more is written and the connection is not reused.
+
+    The ``on_*`` methods are llhttp's callbacks, called while ``data_received`` feeds it.
     """
 
     __slots__ = (
+        "_answering",
         "_app",
         "_body_size",
-        "_busy",
-        "_drain_waiter",
         "_head_since",
         "_head_size",
-        "_headers",
         "_idle_since",
-        "_in_head",
         "_limits",
         "_loop",
+        "_max_header_fields",
         "_parser",
         "_parsing",
-        "_peer_eof",
         "_queue",
+        "_raw_headers",
         "_reading_paused",
         "_server",
         "_skipped",
+        "_state",
         "_timer",
         "_upgrade_buffer",
         "_upgraded",
         "_url",
-        "_writing_paused",
         "peername",
         "sockname",
         "task",
@@ -195,35 +298,62 @@ class HTTPProtocol(asyncio.Protocol):
     )
 
     def __init__(self, server: Server) -> None:
+        """A connection of ``server``, before asyncio calls ``connection_made``."""
+        WriteFlowControl.__init__(self)
         self._server = server
         self._app = server.app
         self._limits = server.limits
+        self._max_header_fields = server.limits.max_headers
         self._loop = asyncio.get_running_loop()
+        self._state = _IDLE
         self.transport: asyncio.Transport | None = None
+        """The socket's transport while the connection lives (``None`` before and after)."""
         self.peername: Any = None
+        """The client's address, as the transport reports it (``(host, port)`` for TCP)."""
         self.sockname: Any = None
+        """The server's own address of this connection."""
+        # Only while reading requests (IDLE, HEAD, BODY): _to() drops it.
         self._parser: HttpRequestParser | None = HttpRequestParser(self)
         self._url = b""
-        self._headers: list[tuple[str, str]] = []
+        self._raw_headers: list[tuple[str, str]] = []
         self._head_size = 0
-        self._in_head = False
         self._head_since = 0.0
         self._idle_since = 0.0
-        self._parsing: Request | None = None
+        self._parsing: Request | None = None  # the request whose body is arriving
         self._body_size = 0
         self._skipped = 0  # body bytes llhttp skipped, still to come (on_headers_complete)
         # A list, not a deque: at most max_pipelined long, and an empty deque costs
         # 600 bytes on every connection, upgraded ones included.
         self._queue: list[Request | HTTPException] = []
-        self._busy = False
+        self._answering = False  # the task answering the queue runs (maybe eagerly)
         self.task: asyncio.Task[None] | None = None
+        """The task answering this connection's requests, while one is suspended."""
         self._timer: asyncio.TimerHandle | None = None
-        self._writing_paused = False
         self._reading_paused = False
-        self._drain_waiter: asyncio.Future[None] | None = None
-        self._upgrade_buffer: bytearray | None = None
-        self._upgraded: UpgradedConnection | None = None
-        self._peer_eof = False
+        self._upgrade_buffer: bytearray | None = None  # SWITCHING: the bytes after the head
+        self._upgraded: UpgradedConnection | None = None  # UPGRADED: the new owner
+
+    @property
+    def state(self) -> HTTPState:
+        """Where the connection is in its life (see ``HTTPState``)."""
+        return self._state
+
+    def _to(self, state: HTTPState) -> None:
+        """Move to ``state``; ``RuntimeError`` if ``_TRANSITIONS`` does not allow it.
+
+        Leaving the reading states drops the parser: a connection that stopped reading,
+        or was upgraded, does not keep llhttp's state. (The three moves of every request
+        are checked inline, in the llhttp callbacks.)
+        """
+        if state not in _TRANSITIONS[self._state]:
+            self._refuse(state)
+        self._state = state
+        if state not in _READING:
+            self._parser = None
+
+    def _refuse(self, state: HTTPState) -> NoReturn:
+        """Fail loudly: a move ``_TRANSITIONS`` does not allow is a bug, or a misuse."""
+        raise RuntimeError(f"the HTTP connection cannot go from {self._state.name} to {state.name}")
 
     # -- asyncio.Protocol ----------------------------------------------------------
 
@@ -236,11 +366,9 @@ class HTTPProtocol(asyncio.Protocol):
         self._ensure_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._to(_CLOSED)
         self.transport = None
-        self._parser = None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._cancel_timer()
         self.resume_writing()  # wakes drain(), which then finds the transport gone
         lost = ConnectionResetError("the client closed the connection")
         if self._parsing is not None:
@@ -248,25 +376,27 @@ class HTTPProtocol(asyncio.Protocol):
         for item in self._queue:
             if isinstance(item, Request):
                 item.content.set_exception(lost)
-        if not self._busy:
+        if not self._answering:
             self._server.connections.discard(self)
 
     def data_received(self, data: bytes) -> None:
-        if self._upgrade_buffer is not None:
-            self._upgrade_buffer += data
+        state = self._state
+        if state is _SWITCHING:
+            buffer = cast(bytearray, self._upgrade_buffer)
+            buffer += data
             if self._skipped:
                 self._take_skipped()
-            elif len(self._upgrade_buffer) > self._limits.body_high_water:
+            elif len(buffer) > self._limits.body_high_water:
                 self.pause_reading()  # until the handler upgrades or the connection ends
             return
         parser = self._parser
         if parser is None:
-            return
-        head = self._headers if self._in_head else None
+            return  # not reading (STOPPED, LINGERING, ...): dropped
+        fields = self._raw_headers if state is _HEAD else None
         try:
             parser.feed_data(data)
         except HttpParserUpgrade as exc:
-            self._parser = None
+            self._to(_SWITCHING)
             self._upgrade_buffer = bytearray(data[exc.args[0] :])
             if self._skipped:
                 self._take_skipped()
@@ -280,7 +410,7 @@ class HTTPProtocol(asyncio.Protocol):
         except HttpParserError as exc:
             self._fail(HTTPBadRequest(text=f"400: Bad Request ({exc})"))
         else:
-            if head is self._headers and self._in_head:
+            if fields is self._raw_headers and self._state is _HEAD:
                 # The whole chunk extended a head still incomplete: bound what llhttp
                 # buffers for a header that never ends.
                 self._head_size += len(data)
@@ -291,16 +421,21 @@ class HTTPProtocol(asyncio.Protocol):
     def eof_received(self) -> bool:
         """Keep the write side open if the client half-closed after a request; a body
         cut short by it fails, so its handler does not wait for the rest for ever."""
-        self._peer_eof = True
-        answering = self._parser is not None and (self._busy or bool(self._queue))
-        if self._parsing is not None and (self._parser is not None or self._skipped):
+        state = self._state
+        answering = state in _READING and (self._answering or bool(self._queue))
+        if self._parsing is not None and (
+            state is _BODY or (state is _SWITCHING and self._skipped)
+        ):
             self._fail(HTTPBadRequest(text="400: the request body ended early"))
+        if self._state is not _CLOSING:
+            # Returning False lets asyncio close the transport.
+            self._to(_PEER_EOF if answering else _CLOSING)
         return answering
 
     def _kick(self) -> None:
         """Start answering the queue unless a task already does."""
-        if not self._busy and self._queue:
-            self._busy = True
+        if not self._answering and self._queue:
+            self._answering = True
             task = _spawn(self._loop, self._answer())
             if not task.done():
                 self.task = task
@@ -308,33 +443,37 @@ class HTTPProtocol(asyncio.Protocol):
     # -- parser callbacks ------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        """llhttp: the first byte of a request; its head deadline starts."""
+        # The three moves of every request are checked inline, by identity: each has one
+        # state it may come from in _TRANSITIONS (a test holds the two in step).
+        if self._state is not _IDLE:
+            self._refuse(_HEAD)
+        self._state = _HEAD
         self._url = b""
-        self._headers = []
+        self._raw_headers = []
         self._head_size = 0
-        self._in_head = True
         self._head_since = self._loop.time()
         self._ensure_timer()
 
     def on_url(self, url: bytes) -> None:
+        """llhttp: a piece of the request target (414 past ``max_target_size``)."""
         self._url += url
         if len(self._url) > self._limits.max_target_size:
             raise HTTPRequestURITooLong()
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        headers = self._headers
-        headers.append((name.decode("latin-1"), value.decode("latin-1")))
-        if len(headers) > self._limits.max_headers:
-            raise HTTPRequestHeaderFieldsTooLarge(text="431: too many header fields")
+    def _too_many_header_fields(self) -> NoReturn:
+        raise HTTPRequestHeaderFieldsTooLarge(text="431: too many header fields")
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
-        parser = cast(HttpRequestParser, self._parser)
+        """llhttp: the head is complete; checks it and queues its ``Request``."""
+        parser = self._parser
+        assert parser is not None
         limits = self._limits
-        size = len(self._url) + sum(len(n) + len(v) + 4 for n, v in self._headers)
+        size = len(self._url) + sum(len(n) + len(v) + 4 for n, v in self._raw_headers)
         if size > limits.max_head_size:
             raise HTTPRequestHeaderFieldsTooLarge()
-        headers = CIMultiDictProxy(CIMultiDict(self._headers))
-        self._headers = []  # the request keeps its own copy, for as long as it lives
+        headers = CIMultiDictProxy(CIMultiDict(self._raw_headers))
+        self._raw_headers = []  # the request keeps its own copy, for as long as it lives
         minor = 1 if parser.get_http_version() == "1.1" else 0
         content = EMPTY_STREAM
         length = headers.get("Content-Length")
@@ -381,12 +520,17 @@ class HTTPProtocol(asyncio.Protocol):
         )
         self._parsing = request
         self._body_size = 0
+        if self._state is not _HEAD:
+            self._refuse(_BODY)
+        self._state = _BODY
         self._queue.append(request)
         if len(self._queue) > limits.max_pipelined:
             self.pause_reading()
 
     def on_body(self, body: bytes) -> None:
-        request = cast(Request, self._parsing)
+        """llhttp: a piece of the body, fed to ``request.content`` (413 past the limit)."""
+        request = self._parsing
+        assert request is not None
         self._body_size += len(body)
         max_size = self._app.client_max_size
         if max_size is not None and self._body_size > max_size:
@@ -396,10 +540,15 @@ class HTTPProtocol(asyncio.Protocol):
         request.content.feed_data(body)
 
     def on_message_complete(self) -> None:
+        """llhttp: the request is complete; its body stream ends (unless llhttp skipped
+        the body of an upgrade request: then it ends once that arrived)."""
         request = self._parsing
         if request is not None and not self._skipped:
             request.content.feed_eof()
             self._parsing = None
+            if self._state is not _BODY:
+                self._refuse(_IDLE)
+            self._state = _IDLE
 
     def _take_skipped(self) -> None:
         """Feed the request the body llhttp skipped, from the bytes after its head."""
@@ -432,13 +581,14 @@ class HTTPProtocol(asyncio.Protocol):
                     self.close()
                     return
         finally:
-            self._busy = False
+            self._answering = False
             self.task = None
-            if self.transport is None or self._upgraded is not None:
+            state = self._state
+            if state is _CLOSED or state is _UPGRADED:
                 self._server.connections.discard(self)
             else:
                 self._idle_since = self._loop.time()
-                if self._server.closing and not queue and not self._in_head:
+                if self._server.closing and not queue and state is not _HEAD:
                     self.close()
                 else:
                     self._ensure_timer()
@@ -454,8 +604,8 @@ class HTTPProtocol(asyncio.Protocol):
         except Exception:
             app.logger.exception("error handling %s %s", request.method, request.path)
             response = HTTPInternalServerError()
-        upgraded = self._upgraded
-        if upgraded is not None:
+        if self._state is _UPGRADED:
+            upgraded = cast(UpgradedConnection, self._upgraded)
             self._server.upgraded.discard(upgraded)
             try:
                 await upgraded.close()
@@ -469,7 +619,7 @@ class HTTPProtocol(asyncio.Protocol):
         if started is not None and started is not response:
             # The handler failed (or returned another response) after sending a head.
             return False
-        if self.transport is None:
+        if self._state is _CLOSED:
             return False
         if not request.content.is_eof():
             # Answered before its body came: the rest is discarded, then we close.
@@ -496,8 +646,8 @@ class HTTPProtocol(asyncio.Protocol):
         return (
             bool(response.keep_alive)
             and request.content.is_eof()
-            and (self._parser is not None or bool(self._queue))
-            and (not self._peer_eof or bool(self._queue))  # what came before EOF is answered
+            # more requests may come, or came before the client's EOF or an error
+            and (self._state in _READING or bool(self._queue))
             and not self._server.closing
         )
 
@@ -516,9 +666,10 @@ class HTTPProtocol(asyncio.Protocol):
             self._queue.append(exc)
 
     def _stop_parsing(self) -> None:
-        self._parser = None
-        self._in_head = False
-        self.pause_reading()
+        """Read no more requests (STOPPED): after an error, or an answer sent early."""
+        if self._state in _READING or self._state is _SWITCHING:
+            self._to(_STOPPED)
+            self.pause_reading()
 
     def _write_error(self, exc: HTTPException) -> None:
         if self.transport is not None:
@@ -533,21 +684,27 @@ class HTTPProtocol(asyncio.Protocol):
             tick = min(self._limits.head_timeout, self._limits.keepalive_timeout)
             self._timer = self._loop.call_at(self._loop.time() + tick, self._on_timer)
 
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def _on_timer(self) -> None:
         """Enforce the head deadline and the idle timeout with one lazily re-armed timer,
         so a request costs two clock reads rather than timer churn."""
         self._timer = None
-        if self.transport is None or self._upgraded is not None or self._parser is None:
+        state = self._state
+        if state not in _READING:
             return
         now = self._loop.time()
-        if self._in_head:
+        if state is _HEAD:
             deadline = self._head_since + self._limits.head_timeout
             if now >= deadline:
                 self._fail(HTTPRequestTimeout())
                 self._kick()
                 return
-        elif self._busy or self._queue:
-            return
+        elif self._answering or self._queue:
+            return  # re-armed when the answering ends
         else:
             deadline = self._idle_since + self._limits.keepalive_timeout
             if now >= deadline:
@@ -559,6 +716,11 @@ class HTTPProtocol(asyncio.Protocol):
     # -- writing and flow control ----------------------------------------------------
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Write ``data`` to the socket now (a response's head or body).
+
+        Raises ``ConnectionResetError`` if the connection is closed or closing. It never
+        waits: a writer checks ``writing_paused`` afterwards and awaits ``drain()``.
+        """
         transport = self.transport
         if transport is None or transport.is_closing():
             raise ConnectionResetError("the connection is closed")
@@ -566,45 +728,35 @@ class HTTPProtocol(asyncio.Protocol):
 
     @property
     def server_closing(self) -> bool:
+        """Whether the server is shutting down: answers then close their connection."""
         return self._server.closing
 
-    @property
-    def writing_paused(self) -> bool:
-        return self._writing_paused
-
     async def drain(self) -> None:
-        """Wait while the transport's write buffer is above its high-water mark."""
+        """Wait while the transport's write buffer is above its high-water mark.
+
+        Raises ``ConnectionResetError`` if the connection is lost, before or during the
+        wait: what was written may never reach the client.
+        """
         if self.transport is None:
             raise ConnectionResetError("the connection is closed")
-        if not self._writing_paused:
-            return
-        if self._drain_waiter is None:
-            self._drain_waiter = self._loop.create_future()
-        await asyncio.shield(self._drain_waiter)
-        if self.transport is None:
-            raise ConnectionResetError("the connection is closed")
-
-    def pause_writing(self) -> None:
-        self._writing_paused = True
-
-    def resume_writing(self) -> None:
-        self._writing_paused = False
-        waiter = self._drain_waiter
-        if waiter is not None:
-            self._drain_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        if self.writing_paused:
+            await self._wait_writable()
+            if self.transport is None:
+                raise ConnectionResetError("the connection is closed")
 
     def pause_reading(self) -> None:
+        """Stop reading the socket (a body stream holds too much, the queue is full)."""
         if not self._reading_paused and self.transport is not None:
             self._reading_paused = True
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
+        """Read the socket again, unless something still holds it back: a full queue of
+        pipelined requests, a body stream over its high-water mark, or parsing stopped."""
         if (
             self._reading_paused
             and self.transport is not None
-            and (self._parser is not None or self._skipped)
+            and (self._state in _READING or (self._state is _SWITCHING and self._skipped))
         ):
             if len(self._queue) > self._limits.max_pipelined:
                 return
@@ -626,23 +778,21 @@ class HTTPProtocol(asyncio.Protocol):
         HTTP processing and its timers stop; ``protocol`` is registered so the server
         can close it (code 1001) at shutdown. Returns the bytes received after the
         upgrade request's head, which the caller feeds into ``protocol``.
+
+        Raises ``ConnectionResetError`` if the connection is already lost, and
+        ``RuntimeError`` if it was upgraded already or is closing.
         """
-        if self._upgraded is not None:
-            raise RuntimeError("the connection is already upgraded")
         transport = self.transport
         if transport is None:
             raise ConnectionResetError("the connection is closed")
+        self._to(_UPGRADED)
         self._upgraded = protocol
-        self._parser = None
-        self._in_head = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._cancel_timer()
         leftover = bytes(self._upgrade_buffer or b"")
         self._upgrade_buffer = None
         self._server.upgraded.add(protocol)
         transport.set_protocol(cast(asyncio.BaseProtocol, protocol))
-        if self._writing_paused:
+        if self.writing_paused:
             protocol.pause_writing()
         if self._reading_paused:
             self._reading_paused = False
@@ -651,28 +801,39 @@ class HTTPProtocol(asyncio.Protocol):
 
     def close_if_idle(self) -> None:
         """Close now if no request is being answered or received (for shutdown)."""
-        if not self._busy and not self._queue and not self._in_head and self._upgraded is None:
+        if not self._answering and not self._queue and self._state is not _HEAD:
             self.close()
 
     def close(self) -> None:
-        """Close; if parsing stopped early (an error, an unread body) the client may still
-        be sending, so half-close and discard its bytes for a moment first: closing with
-        unread data would reset the connection and could destroy our answer in flight."""
+        """Close the connection (nothing happens if it is closing or upgraded already).
+
+        If parsing stopped early (an error, an unread body, a refused upgrade) the client
+        may still be sending: the connection half-closes and discards its bytes for a
+        moment first (``LINGERING``), since closing with unread data would reset the
+        connection and could destroy our answer in flight.
+        """
         transport = self.transport
-        if transport is None or self._upgraded is not None:
+        state = self._state
+        if transport is None or state in _SETTLED:
             return
-        if self._parser is not None or self._peer_eof or not transport.can_write_eof():
+        if state in _READING or state is _PEER_EOF or not transport.can_write_eof():
+            self._to(_CLOSING)
             transport.close()
             return
+        self._to(_LINGERING)
         self._upgrade_buffer = None
         transport.write_eof()
         if self._reading_paused:
             self._reading_paused = False
             transport.resume_reading()
-        if self._timer is not None:
-            self._timer.cancel()
+        self._cancel_timer()
         self._timer = self._loop.call_later(_LINGER, transport.close)
 
     def abort(self) -> None:
-        if self.transport is not None and self._upgraded is None:
+        """Drop the connection at once, unsent data included (the end of a shutdown)."""
+        if self.transport is not None and self._state is not _UPGRADED:
             self.transport.abort()
+
+
+_SETTLED = frozenset({_UPGRADED, _LINGERING, _CLOSING, _CLOSED})
+"""States in which ``close()`` has nothing left to do."""

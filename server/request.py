@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, unquote
 from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
-from tidewire.protocol.http import parse_content_type
+from tidewire.protocol.http import ContentHeaders, parse_content_type
 from tidewire.server.exceptions import HTTPBadRequest
 from tidewire.server.multipart import FileField, MultipartError, parse_form_data
 from tidewire.server.streams import StreamReader
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["FileField", "Request"]
 
 
-class Request(MutableMapping[str, Any]):
+class Request(ContentHeaders, MutableMapping[str, Any]):
     """One HTTP request, as a handler receives it; the server creates it.
 
     It reads as aiohttp's ``web.Request``: the request line (``method``, ``path``,
@@ -293,19 +293,6 @@ class Request(MutableMapping[str, Any]):
         return "Content-Length" in self._headers or "Transfer-Encoding" in self._headers
 
     can_read_body = body_exists
-
-    @property
-    def content_type(self) -> str:
-        return parse_content_type(self._headers.get("Content-Type", "application/octet-stream"))[0]
-
-    @property
-    def charset(self) -> str | None:
-        return parse_content_type(self._headers.get("Content-Type", ""))[1].get("charset")
-
-    @property
-    def content_length(self) -> int | None:
-        value = self._headers.get("Content-Length")
-        return int(value) if value is not None else None
 
     async def read(self) -> bytes:
         """The whole body (bounded by the application's ``client_max_size``); ``b""``

@@ -28,8 +28,9 @@ from tidewire.protocol.http import (
     LAST_CHUNK,
     SERVER,
     TRANSFER_ENCODING,
+    ContentHeaders,
+    build_head,
     encode_chunk,
-    parse_content_type,
     reason_phrase,
 )
 
@@ -57,7 +58,7 @@ def http_date() -> str:
     return _date_value
 
 
-class StreamResponse:
+class StreamResponse(ContentHeaders):
     """A response whose body the handler writes piece by piece after ``prepare()``::
 
         resp = StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -121,37 +122,6 @@ class StreamResponse:
         that go nowhere). ``Date``, ``Server`` and the framing headers are filled in
         then; a CR, LF or NUL in a value makes sending fail rather than split the head."""
         return self._headers
-
-    @property
-    def content_length(self) -> int | None:
-        value = self._headers.get("Content-Length")
-        return int(value) if value is not None else None
-
-    @content_length.setter
-    def content_length(self, value: int | None) -> None:
-        if value is None:
-            self._headers.popall("Content-Length", None)
-        else:
-            self._headers[CONTENT_LENGTH] = str(int(value))
-
-    @property
-    def content_type(self) -> str:
-        return parse_content_type(self._headers.get("Content-Type", "application/octet-stream"))[0]
-
-    @content_type.setter
-    def content_type(self, value: str) -> None:
-        self._set_content_type(value, self.charset)
-
-    @property
-    def charset(self) -> str | None:
-        return parse_content_type(self._headers.get("Content-Type", ""))[1].get("charset")
-
-    @charset.setter
-    def charset(self, value: str | None) -> None:
-        self._set_content_type(self.content_type, value)
-
-    def _set_content_type(self, ctype: str, charset: str | None) -> None:
-        self._headers[CONTENT_TYPE] = f"{ctype}; charset={charset}" if charset else ctype
 
     @property
     def last_modified(self) -> float | None:
@@ -302,7 +272,7 @@ class StreamResponse:
             headers[DATE] = http_date()
         if "Server" not in headers:
             headers[SERVER] = SERVER_SOFTWARE
-        return render_head(status, self.reason, headers)
+        return build_head(f"HTTP/1.1 {status} {self.reason}", headers.items())
 
     async def prepare(self, request: Request) -> None:
         """Send the head (once); runs ``on_response_prepare`` first, of every app from
@@ -352,18 +322,6 @@ class StreamResponse:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._status} {self.reason}>"
-
-
-def render_head(status: int, reason: str, headers: CIMultiDict[str]) -> bytes:
-    """Serialise a status line and headers with one join, refusing CR/LF/NUL injection."""
-    lines = [f"{name}: {value}\r\n" for name, value in headers.items()]
-    text = "".join(lines)
-    count = len(lines)
-    if text.count("\n") != count or text.count("\r") != count or "\x00" in text:
-        raise ValueError("invalid character in a response header")
-    if "\r" in reason or "\n" in reason:
-        raise ValueError("invalid character in the reason phrase")
-    return f"HTTP/1.1 {status} {reason}\r\n{text}\r\n".encode("latin-1")
 
 
 class Response(StreamResponse):

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sys
 import threading
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Final
@@ -24,6 +25,7 @@ from .close import CloseCode
 from .connection import Connection, Role, Teardown
 from .deflate import DeflateParams
 from .errors import ConnectionClosed, WebSocketTimeoutError
+from .flow import WriteFlowControl
 from .messages import CLOSED_MESSAGE, WSMessage, WSMessageError, WSMsgType
 from .options import WebSocketOptions
 
@@ -61,6 +63,13 @@ _SELECTOR_TCP = (
     if hasattr(os, "writev")  # not on Windows
     else None
 )
+# From Python 3.12 the selector transport gathers in writelines(), but until 3.12.9 and
+# 3.13.2 its writelines() never paused the protocol at the high-water mark (CPython
+# gh-127655): a peer that stops reading made every sender buffer without bound. There
+# that transport is taken as a joining one: our writev, then write(), which pauses.
+_WRITELINES_PAUSES = not (
+    (3, 12) <= sys.version_info[:3] < (3, 12, 9) or (3, 13) <= sys.version_info[:3] < (3, 13, 2)
+)
 # Reads shorter than this are copied to bytes before parsing: slicing small frames
 # out of bytes is ~15% cheaper than out of a memoryview, and such a copy costs less.
 _COPY_BELOW = 64 * 1024
@@ -77,7 +86,7 @@ def _read_buffer() -> memoryview:
     return view
 
 
-class WebSocket(asyncio.BufferedProtocol):
+class WebSocket(WriteFlowControl, asyncio.BufferedProtocol):
     """The message API: ``async for msg in ws``, ``receive*``, ``send_*``, ``close``.
 
     The server's ``WebSocketResponse`` and the client's ``ws_connect`` make one and
@@ -101,7 +110,6 @@ class WebSocket(asyncio.BufferedProtocol):
         "_conn",
         "_cork",
         "_direct",
-        "_drain_waiter",
         "_exception",
         "_gathers",
         "_heartbeat",
@@ -119,7 +127,6 @@ class WebSocket(asyncio.BufferedProtocol):
         "_transport",
         "_waiter",
         "_writev_fd",
-        "_writing_paused",
         "protocol",
     )
 
@@ -145,8 +152,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self._queue: list[WSMessage] = []
         self._waiter: asyncio.Future[WSMessage] | None = None
         self._reading_paused = False
-        self._writing_paused = False
-        self._drain_waiter: asyncio.Future[None] | None = None
+        WriteFlowControl.__init__(self)
         self._closed_waiter: asyncio.Future[None] | None = None
         self._lost_waiter: asyncio.Future[None] | None = None
         self._lost = False
@@ -173,7 +179,9 @@ class WebSocket(asyncio.BufferedProtocol):
         self._loop = asyncio.get_running_loop()
         self._transport = transport
         self._read_view = _read_buffer()
-        self._gathers = type(transport).writelines is not _JOINING_WRITELINES
+        self._gathers = type(transport).writelines is not _JOINING_WRITELINES and (
+            _WRITELINES_PAUSES or type(transport) is not _SELECTOR_TCP
+        )
         self._writev_fd = -1
         if not self._gathers and type(transport) is _SELECTOR_TCP:
             self._writev_fd = transport.get_extra_info("socket").fileno()
@@ -255,17 +263,10 @@ class WebSocket(asyncio.BufferedProtocol):
                 handle.cancel()
         self._resolve(self._closed_waiter)
         self._resolve(self._lost_waiter)
-        self._resolve(self._drain_waiter)
+        self._wake_writers()  # a send waiting for the peer to read then raises
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(CLOSED_MESSAGE)
-
-    def pause_writing(self) -> None:
-        self._writing_paused = True
-
-    def resume_writing(self) -> None:
-        self._writing_paused = False
-        self._resolve(self._drain_waiter)
 
     # -- receiving ---------------------------------------------------------------
 
@@ -430,7 +431,7 @@ class WebSocket(asyncio.BufferedProtocol):
         if type(data) is not str:
             raise TypeError(f"send_str takes str, not {type(data).__name__}")
         self._write_message(data)
-        if self._writing_paused:
+        if self.writing_paused:
             await self._drain()
 
     async def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
@@ -440,7 +441,7 @@ class WebSocket(asyncio.BufferedProtocol):
         if isinstance(data, str):
             raise TypeError("send_bytes takes bytes-like data, not str")
         self._write_message(data)
-        if self._writing_paused:
+        if self.writing_paused:
             await self._drain()
 
     async def send_json(self, data: Any, *, dumps: Callable[[Any], str] = json.dumps) -> None:
@@ -475,7 +476,7 @@ class WebSocket(asyncio.BufferedProtocol):
         A publisher frames a message once and hands the same bytes to many sockets.
         """
         self.write_frame(frame, *more)
-        if self._writing_paused:
+        if self.writing_paused:
             await self._drain()
 
     def abort(self, code: int | None = None, reason: str = "") -> None:
@@ -559,20 +560,20 @@ class WebSocket(asyncio.BufferedProtocol):
             if len(cork) == 1:
                 transport.write(cork[0])
             elif (
-                self._writev_fd < 0
-                or len(cork) > _WRITEV_MAX
-                or max(map(len, cork)) < _GATHER_FROM  # small ones join cheaper
+                self._writev_fd >= 0
+                and len(cork) <= _WRITEV_MAX
+                and max(map(len, cork)) >= _GATHER_FROM  # small ones join cheaper
             ):
+                self._writev(transport, cork)  # a join would copy the large payloads
+            elif self._gathers:
                 transport.writelines(cork)
-            else:  # a join would copy the large payloads
-                self._writev(transport, cork)
+            else:  # what a joining writelines() does, and write() pauses where it must
+                transport.write(b"".join(cork))
 
     async def _drain(self) -> None:
         """Wait while the transport is paused. A connection lost meanwhile fails the
         send: what it wrote may still have been in the buffer the transport dropped."""
-        if self._drain_waiter is None or self._drain_waiter.done():
-            self._drain_waiter = self._loop.create_future()
-        await self._wait(self._drain_waiter)
+        await self._wait_writable()
         if self._lost:
             raise ConnectionClosed(self._conn.close_code, self._conn.close_reason)
 

@@ -143,6 +143,14 @@ class WebSocketResponse(StreamResponse, WebSocket):
         messages with ``send_str``, ``send_bytes`` or ``send_json``."""
         raise RuntimeError(f"{_NO_BODY}: send messages with send_str/send_bytes/send_json")
 
+    async def drain(self) -> None:
+        """Wait while the peer reads slower than we send (the socket's write buffer is
+        past its high-water mark); ``send_*`` already wait so, which is why a handler
+        rarely needs this. Raises ``ConnectionClosed`` (a ``ConnectionResetError``) if
+        the connection is lost meanwhile."""
+        if self.writing_paused:
+            await self._drain()
+
     async def write_eof(self, data: BodyBytes = b"") -> None:
         """Close the WebSocket (code 1000), as aiohttp does; ``data`` cannot be sent
         (RuntimeError), nor anything before ``prepare()``."""

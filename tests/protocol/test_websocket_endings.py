@@ -92,7 +92,7 @@ async def client_side() -> AsyncIterator[RawPeer]:
 
 def _fill(ws: Started) -> None:
     """Write until the transport pauses us: the peer reads nothing."""
-    while not ws._writing_paused:
+    while not ws.writing_paused:
         ws.write_frame(b"\x82\x7f" + (65536).to_bytes(8, "big"), b"x" * 65536)
 
 

@@ -196,6 +196,38 @@ async def test_send_waits_for_a_slow_reader(tw_client: Client) -> None:
     assert max(buffered) <= 4 * len(chunk)  # never more than the high-water mark and a frame
 
 
+async def test_drain_waits_for_a_slow_reader_and_fails_when_it_goes(tw_client: Client) -> None:
+    # drain() is StreamResponse's; on a WebSocket it must watch the WebSocket's socket,
+    # not the HTTP protocol that handed the socket over.
+    events: list[str] = []
+    filled = asyncio.Event()
+
+    async def handler(request: Request) -> WebSocketResponse:
+        ws = WebSocketResponse(compress=False)
+        await ws.prepare(request)
+        while not ws.writing_paused:  # write without waiting until the transport pauses us
+            ws.write_frame(build_frame(Opcode.BINARY, b"x" * 65536, masked=False))
+        filled.set()
+        try:
+            await ws.drain()
+            events.append("drained")
+        except ConnectionResetError:
+            events.append("lost")
+        return ws
+
+    client = await tw_client(app_with(handler))
+    ws = await client.ws_connect("/ws", max_queue=1)
+    await asyncio.wait_for(filled.wait(), 5)
+    await asyncio.sleep(0.2)
+    assert events == []  # the client reads nothing: drain() still waits
+    ws.abort()
+    for _ in range(100):
+        if events:
+            break
+        await asyncio.sleep(0.02)
+    assert events == ["lost"]
+
+
 async def test_shutdown_closes_websockets_with_1001(tw_client: Client) -> None:
     client = await tw_client(app_with(echo_handler(), seen=[]))
     async with client.ws_connect("/ws") as ws:

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS := $(VENV)/.deps-installed
 
-.PHONY: install test lint conformance demo bench clean
+.PHONY: install test test-pythons lint conformance demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,23 @@ test: install
 	@echo "tests/protocol again on the pure-Python path (no compiled _speedups):"
 	TIDEWIRE_NO_EXTENSIONS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/protocol
 
+# The unit suites on every Python the README names, each in its own venv with the C
+# extension built (and checked to be there), then again on the pure-Python path. The
+# interpreters come from pyenv, or from PATH as python3.X.
+UNIT_SUITES := tests/protocol tests/server tests/client tests/interop tests/design
+PYTHONS ?= 3.10 3.11 3.12 3.13
+test-pythons:
+	@set -e; for v in $(PYTHONS); do \
+	  py=$$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v.*/bin/python3 2>/dev/null | sort -V | tail -1); \
+	  [ -n "$$py" ] || py=$$(command -v python$$v) || { echo "Python $$v not found"; exit 1; }; \
+	  venv=.venv-$$v; echo "== Python $$v ($$py)"; \
+	  [ -x $$venv/bin/python ] || { $$py -m venv $$venv && $$venv/bin/pip install -q -U pip setuptools wheel; }; \
+	  $$venv/bin/pip install -q -e '.[unit]' --config-settings editable_mode=strict; \
+	  $$venv/bin/python -c "from tidewire.protocol.frames import HAS_SPEEDUPS; assert HAS_SPEEDUPS, 'no C extension'"; \
+	  $$venv/bin/python -m pytest -q -p no:cacheprovider $(UNIT_SUITES); \
+	  TIDEWIRE_NO_EXTENSIONS=1 $$venv/bin/python -m pytest -q -p no:cacheprovider tests/protocol; \
+	done
+
 lint: install
 	$(BIN)/ruff check protocol server client tests demos bench
 	$(BIN)/ruff format --check protocol server client tests demos bench
@@ -43,4 +60,4 @@ bench: install
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info reports
+	rm -rf $(VENV) .venv-3.* build *.egg-info reports

@@ -302,8 +302,9 @@ class Connection:
     @property
     def close_code(self) -> int | None:
         """Why the connection ended, once it is ending: the code of whoever closed
-        first (the peer's, ours, or a violation's), 1006 (ABNORMAL_CLOSURE) when it
-        ended without the peer's close frame; None while open."""
+        first (the peer's, ours, or a violation's); 1006 (ABNORMAL_CLOSURE) when the
+        TCP connection ended, or we failed it, before the closing handshake was over
+        and without the peer's close frame; None while open."""
         return self._close_code
 
     @property
@@ -340,7 +341,10 @@ class Connection:
         if event is _Event.RECEIVE_CLOSE:
             self._close_received = True
         if event is _Event.EOF or event is _Event.FAIL:
-            if not self._close_received:
+            # An end before the closing handshake did: 1006, unless the peer's close
+            # came. Once CLOSED, the code that closed it stays (a violation's 1002 or
+            # 1009, our 1001), whatever the TCP connection does next.
+            if before is not _CLOSED and not self._close_received:
                 self._close_code = CloseCode.ABNORMAL_CLOSURE
         elif before is _OPEN:
             self._close_code, self._close_reason = code, reason

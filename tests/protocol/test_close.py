@@ -285,3 +285,30 @@ def test_the_documented_transitions_are_the_ones_taken() -> None:
         for event, after in row.items()
     }
     assert documented == taken
+
+
+# A client frame with RSV1 set and no extension agreed: a violation (1002).
+_RSV1_FRAME = bytes([0x80 | 0x40 | 0x1, 0x80 | 0]) + b"\0\0\0\0"
+
+
+def test_a_violations_code_outlives_the_tcp_close() -> None:
+    conn = Connection(Role.SERVER)
+    assert conn.receive_data(_RSV1_FRAME)[-1].type is WSMsgType.ERROR
+    assert conn.answer_close()  # our 1002 answers it: the handshake is over on our side
+    conn.receive_eof()  # then TCP closes, as the server makes it do
+    assert conn.close_code == CloseCode.PROTOCOL_ERROR
+
+
+def test_our_close_code_outlives_a_garbage_answer_and_the_tcp_close() -> None:
+    conn = Connection(Role.SERVER)
+    conn.send_close(CloseCode.GOING_AWAY, "bye")
+    conn.receive_data(_RSV1_FRAME)  # the peer answers with a violation: CLOSED
+    conn.receive_eof()
+    assert conn.close_code == CloseCode.GOING_AWAY
+
+
+def test_an_end_before_the_handshake_is_over_is_1006() -> None:
+    conn = Connection(Role.SERVER)
+    assert conn.receive_data(_RSV1_FRAME)[-1].type is WSMsgType.ERROR
+    conn.receive_eof()  # our answer never went: the handshake did not finish
+    assert conn.close_code == CloseCode.ABNORMAL_CLOSURE

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from protocol_wire import read_frames
 
+from tidewire.protocol.close import CloseCode
 from tidewire.protocol.connection import Role, State
 from tidewire.protocol.deflate import DeflateParams
 from tidewire.protocol.errors import ConnectionClosed
@@ -716,3 +717,18 @@ async def test_close_after_the_peers_close_arrived_unread() -> None:
     assert await closing is True
     assert m.client.close_code == 3001
     assert _closes(m.log) == [("server", "close"), ("client", "eof")]
+
+
+async def test_the_server_reports_1009_after_a_message_too_big() -> None:
+    # The application asks why the connection ended once TCP is gone too.
+    async for pair in _loopback({"max_msg_size": 10}, {}):
+        await pair.client.send_str("x" * 100)
+        assert [msg.type async for msg in pair.server] == [WSMsgType.ERROR]
+        assert [msg.type async for msg in pair.client] == []  # its close: 1009
+        assert pair.client.close_code == CloseCode.MESSAGE_TOO_BIG
+        for _ in range(100):  # the server's TCP close reaches its connection_lost
+            if pair.server._lost:
+                break
+            await asyncio.sleep(0.01)
+        assert pair.server._lost
+        assert pair.server.close_code == CloseCode.MESSAGE_TOO_BIG

@@ -115,6 +115,7 @@ class ResponseHandler(WriteFlowControl, HeaderCollector, asyncio.Protocol):
         "_payload",
         "_raw_headers",
         "_reason",
+        "_upgrade_lost",
         "_upgrade_tail",
         "closed",
         "idle_since",
@@ -149,6 +150,8 @@ class ResponseHandler(WriteFlowControl, HeaderCollector, asyncio.Protocol):
         self._raw_headers: list[tuple[str, str]] = []
         self._reason = b""
         self._upgrade_tail: bytearray | None = None
+        # The end of an upgraded socket that came before detach(): (its exception,).
+        self._upgrade_lost: tuple[Exception | None] | None = None
 
     # -- the pool's view ---------------------------------------------------------------
 
@@ -262,14 +265,19 @@ class ResponseHandler(WriteFlowControl, HeaderCollector, asyncio.Protocol):
     def detach(self, protocol: asyncio.BaseProtocol) -> tuple[asyncio.Transport, bytes]:
         """Hand an upgraded socket to ``protocol``, with the bytes that followed the 101.
 
-        Until this call the handler buffers whatever arrives; from it on the transport
-        reports to ``protocol``. Both happen here, with no await between them, so no
-        byte can reach the wrong protocol.
+        Until this call the handler buffers whatever arrives, and the end of the
+        connection if it came; from it on the transport reports to ``protocol``. Both
+        happen here, with no await between them, so no byte can reach the wrong
+        protocol. An end that came before is passed on (``protocol.connection_lost``,
+        in the next loop turn, once the caller has started ``protocol`` with the tail).
         """
         transport, tail = self.transport, self._upgrade_tail
         assert transport is not None and tail is not None
         transport.set_protocol(protocol)
         self._upgrade_tail = None
+        lost, self._upgrade_lost = self._upgrade_lost, None
+        if lost is not None:
+            self._loop.call_soon(protocol.connection_lost, lost[0])
         return transport, bytes(tail)
 
     # -- flow control for the ResponseStream -------------------------------------------
@@ -309,7 +317,8 @@ class ResponseHandler(WriteFlowControl, HeaderCollector, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self._upgrade_tail is not None:
+        if self._upgrade_tail is not None:  # upgraded: the end is for detach() to pass on
+            self._upgrade_lost = (exc,)
             return
         if not self._message_done:
             if self._payload is not None and self._body_till_eof and not self._local_close:

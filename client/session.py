@@ -63,9 +63,9 @@ SMALL_BODY = 64 * 1024
 class _UpgradeResult(NamedTuple):
     """The answer to an upgrade request.
 
-    A 101 comes with its ``connection``, which keeps what arrives in a buffer until
-    ``connection.detach(protocol)`` hands the socket on (so any number of awaits may
-    come between). Any other answer comes with its socket closed and up to 64 KiB of
+    A 101 comes with its ``connection``, which keeps what arrives (bytes, and the
+    connection's end) until ``connection.detach(protocol)`` hands the socket on, so
+    awaits may come between. Any other answer comes with its socket closed and up to 64 KiB of
     its body. ``url`` is the URL requested, relative ones resolved in their ws form.
     """
 

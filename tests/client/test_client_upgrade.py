@@ -31,10 +31,14 @@ class Collector(asyncio.Protocol):
     def __init__(self) -> None:
         self.data = bytearray()
         self.got = asyncio.Event()
+        self.lost = asyncio.Event()
 
     def data_received(self, data: bytes) -> None:
         self.data += data
         self.got.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost.set()
 
 
 async def test_101_hands_over_the_transport(aio_server: URL, session: ClientSession) -> None:
@@ -155,6 +159,27 @@ async def test_bytes_before_the_hand_over_wait_in_the_connection() -> None:
         assert tail == b"\x81\x05later"
         assert transport.get_protocol() is collector
         transport.close()
+
+
+async def test_an_end_before_the_hand_over_reaches_the_new_protocol() -> None:
+    # The server closes right after its 101, before detach: the WebSocket started on
+    # that socket must hear of it, or its receive() would wait for ever.
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade"
+            b"\r\n\r\n\x81\x04last"
+        )
+        writer.close()
+
+    async with raw_server(handler) as url, ClientSession() as session:
+        result = await session._upgrade(url, ws_headers(), timeout=ClientTimeout(total=5))
+        assert result.connection is not None
+        await asyncio.sleep(0.1)  # the close arrives meanwhile
+        collector = Collector()
+        _, tail = result.connection.detach(collector)
+        assert tail == b"\x81\x04last"  # what came before the end is kept
+        await asyncio.wait_for(collector.lost.wait(), 2)
 
 
 async def test_an_upgrade_without_tls_has_no_tls_option_in_its_key(

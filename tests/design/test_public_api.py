@@ -14,6 +14,7 @@ import importlib
 import inspect
 import itertools
 import sys
+import types
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -69,8 +70,14 @@ def alias_documented(module_name: str, name: str) -> bool:
     return False
 
 
+def is_class(obj: object) -> bool:
+    """A class, but not ``Callable[[str], bool]`` and such, which pass for classes on
+    Python 3.10."""
+    return inspect.isclass(obj) and not isinstance(obj, types.GenericAlias)
+
+
 def own_doc(obj: object) -> str:
-    if inspect.isclass(obj):
+    if is_class(obj):
         return (obj.__dict__.get("__doc__") or "").strip()
     return (getattr(obj, "__doc__", None) or "").strip()
 
@@ -94,10 +101,10 @@ def undocumented(package: str) -> list[str]:
     missing: list[str] = []
     for name in module.__all__:
         obj = getattr(module, name)
-        if inspect.isclass(obj) or inspect.isfunction(obj):
+        if is_class(obj) or inspect.isfunction(obj):
             if not own_doc(obj):
                 missing.append(f"{package}.{name}")
-            if inspect.isclass(obj) and obj.__module__.startswith("tidewire."):
+            if is_class(obj) and obj.__module__.startswith("tidewire."):
                 for member_name, member in public_members(obj):
                     doc = (member.__doc__ or "").strip()  # type: ignore[attr-defined]
                     if not doc:

@@ -175,7 +175,8 @@ class StreamResponse(ContentHeaders):
         samesite: str | None = None,
     ) -> None:
         """Ask the client to store a cookie; call it before ``prepare()``, since the
-        cookie goes out with the head.
+        cookie goes out with the head (for a ``WebSocketResponse``, the 101): after it,
+        it raises ``RuntimeError`` instead of losing the cookie.
 
         ``expires`` is an HTTP date string, ``max_age`` a number of seconds (it wins over
         ``expires`` in current browsers), ``domain`` and ``path`` scope the cookie,
@@ -185,6 +186,10 @@ class StreamResponse(ContentHeaders):
         ``http.cookies.CookieError`` for a name a cookie may not have. aiohttp's
         ``version`` and ``partitioned`` arguments are not supported.
         """
+        if self.prepared:
+            raise RuntimeError(
+                "set_cookie() after prepare(): the head that carries cookies has gone out"
+            )
         cookies = self.cookies
         cookies[name] = value
         morsel = cookies[name]
@@ -203,7 +208,8 @@ class StreamResponse(ContentHeaders):
             morsel["httponly"] = True
 
     def del_cookie(self, name: str, *, domain: str | None = None, path: str = "/") -> None:
-        """Ask the client to drop ``name``: an empty value that expired in 1970."""
+        """Ask the client to drop ``name``: an empty value that expired in 1970. Like
+        ``set_cookie``, only before ``prepare()``."""
         self.set_cookie(
             name,
             "",

@@ -160,48 +160,8 @@ class WebSocketResponse(StreamResponse, WebSocket):
             raise RuntimeError("call prepare() before write_eof()")
         await self.close()
 
-    def set_cookie(
-        self,
-        name: str,
-        value: str,
-        *,
-        expires: str | None = None,
-        domain: str | None = None,
-        max_age: int | None = None,
-        path: str = "/",
-        secure: bool = False,
-        httponly: bool = False,
-        samesite: str | None = None,
-    ) -> None:
-        """Set a cookie that goes out with the 101; raises RuntimeError after
-        ``prepare()``, when there is no HTTP response left to carry it."""
-        self._check_http("set_cookie")
-        StreamResponse.set_cookie(
-            self,
-            name,
-            value,
-            expires=expires,
-            domain=domain,
-            max_age=max_age,
-            path=path,
-            secure=secure,
-            httponly=httponly,
-            samesite=samesite,
-        )
-
-    def del_cookie(self, name: str, *, domain: str | None = None, path: str = "/") -> None:
-        """Ask the client to drop a cookie, with the 101; raises RuntimeError after
-        ``prepare()``, when there is no HTTP response left to carry it."""
-        self._check_http("del_cookie")
-        StreamResponse.del_cookie(self, name, domain=domain, path=path)
-
-    def _check_http(self, what: str) -> None:
-        if self.prepared:
-            raise RuntimeError(f"{what}() after prepare(): {_NO_HTTP}, call it before")
-
 
 _NO_BODY = "a WebSocketResponse has no HTTP body"
-_NO_HTTP = "the 101 went out and the response is a WebSocket now"
 
 # Frozen, so shared: one per setting rather than one per connection.
 _DEFLATE = {nct: ServerDeflate(server_no_context_takeover=nct) for nct in (False, True)}

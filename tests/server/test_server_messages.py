@@ -182,7 +182,13 @@ async def test_chunked_stream_response(serve: Serve) -> None:
     async def stream(request: Request) -> StreamResponse:
         response = StreamResponse(headers={"X-Kind": "stream"})
         response.content_type = "text/plain"
+        response.set_cookie("early", "kept")
         await response.prepare(request)
+        # the head went out: a cookie now would be lost, so it is refused
+        with pytest.raises(RuntimeError, match="after prepare"):
+            response.set_cookie("late", "lost")
+        with pytest.raises(RuntimeError, match="after prepare"):
+            response.del_cookie("early")
         for part in (b"one ", b"two ", b"three"):
             await response.write(part)
         await response.write_eof()
@@ -197,6 +203,7 @@ async def test_chunked_stream_response(serve: Serve) -> None:
     (response,) = parse_responses(raw)
     assert response.body == b"one two three"
     assert response.headers["X-Kind"] == "stream"
+    assert response.headers["Set-Cookie"].startswith("early=kept")
 
 
 async def test_response_kinds_and_cookies(serve: Serve, http: aiohttp.ClientSession) -> None:

@@ -346,7 +346,7 @@ async def test_http_body_and_cookies_after_the_101_raise(tw_client: Client) -> N
         msg = await ws.receive()
         assert (msg.type, msg.data) == (WSMsgType.CLOSE, 1000)
     found = await asyncio.wait_for(errors, 5)
-    assert [("no HTTP body" in e, "WebSocket now" in e) for e in found] == [
+    assert [("no HTTP body" in e, "after prepare()" in e) for e in found] == [
         (True, False),
         (True, False),
         (False, True),

@@ -63,10 +63,22 @@ async def echo(request: Request) -> Response:
     return Response(body=await request.read())
 
 
-def connect() -> tuple[HTTPProtocol, FakeTransport]:
+def connect(gate: asyncio.Event | None = None) -> tuple[HTTPProtocol, FakeTransport]:
+    """A connection to an application whose ``GET /held`` answers once ``gate`` is set.
+
+    A test that looks at the state while a request is being answered uses ``/held``: on
+    Python 3.12+ the server runs a handler eagerly, so one that never waits is done
+    before ``data_received`` returns."""
     app = Application()
     app.router.add_get("/", echo)
     app.router.add_post("/", echo)
+    if gate is not None:
+
+        async def held(request: Request) -> Response:
+            await gate.wait()
+            return Response(text="held")
+
+        app.router.add_get("/held", held)
     protocol = Server(app)()
     transport = FakeTransport()
     protocol.connection_made(transport)
@@ -110,18 +122,20 @@ async def test_an_error_stops_parsing_and_the_answer_lingers() -> None:
 
 
 async def test_a_half_close_after_a_request_is_answered_then_closed() -> None:
-    protocol, transport = connect()
-    protocol.data_received(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    gate = asyncio.Event()
+    protocol, transport = connect(gate)
+    protocol.data_received(b"GET /held HTTP/1.1\r\nHost: a\r\n\r\n")
     assert protocol.eof_received()  # answering: keep the write side open
     assert protocol.state is HTTPState.PEER_EOF
+    gate.set()
     await settle(protocol)
     assert transport.written.startswith(b"HTTP/1.1 200 OK\r\n")
     assert protocol.state is HTTPState.CLOSING and transport.closed
 
 
 async def test_an_upgrade_request_switches_then_hands_over() -> None:
-    protocol, transport = connect()
-    protocol.data_received(b"GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\nTAIL")
+    protocol, transport = connect(asyncio.Event())  # the handler upgrades: it is held
+    protocol.data_received(b"GET /held HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\nTAIL")
     assert protocol.state is HTTPState.SWITCHING
     upgraded = Upgraded()
     assert protocol.upgrade(upgraded) == b"TAIL"
@@ -130,8 +144,8 @@ async def test_an_upgrade_request_switches_then_hands_over() -> None:
 
 
 async def test_upgrading_twice_is_refused_naming_the_state() -> None:
-    protocol, _ = connect()
-    protocol.data_received(b"GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n")
+    protocol, _ = connect(asyncio.Event())
+    protocol.data_received(b"GET /held HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n")
     protocol.upgrade(Upgraded())
     with pytest.raises(RuntimeError, match="from UPGRADED to UPGRADED"):
         protocol.upgrade(Upgraded())

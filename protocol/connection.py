@@ -129,8 +129,10 @@ class Teardown(IntEnum):
     (``Connection.fail``)."""
 
 
-class _Event(Enum):
-    """What moves the state: the rows of the module docstring's table."""
+class _Event(str, Enum):
+    """What moves the state: the rows of the module docstring's table. A ``str`` enum:
+    its members hash as their strings, in C, where a plain Enum's ``__hash__`` is a
+    Python call on every transition."""
 
     SEND_CLOSE = "send close"  # send_close, answer_close, fail with a code
     RECEIVE_CLOSE = "receive close"  # a valid close frame

@@ -23,7 +23,7 @@ from yarl import URL
 from tidewire.protocol.close import CloseCode
 from tidewire.protocol.errors import InvalidHandshake
 from tidewire.protocol.http import LAST_CHUNK, build_head, encode_chunk
-from tidewire.protocol.options import DEFAULT_MAX_MSG_SIZE, WebSocketOptions
+from tidewire.protocol.options import DEFAULT_MAX_MSG_SIZE, WebSocketOptions, shared_options
 
 from .auth import BasicAuth
 from .connector import TCPConnector
@@ -347,8 +347,9 @@ class ClientSession:
         ``ServerTimeoutError`` when ``timeout`` runs out, and ``RuntimeError`` on a
         closed session.
         """
-        options = WebSocketOptions(
+        options = shared_options(
             max_msg_size=max_msg_size,
+            compress_threshold=WebSocketOptions.compress_threshold,  # not a client argument
             heartbeat=heartbeat,
             autoping=autoping,
             receive_timeout=receive_timeout,

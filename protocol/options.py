@@ -9,9 +9,10 @@ its connections, which then hold a reference rather than seven fields each.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_MAX_MSG_SIZE", "WebSocketOptions"]
+__all__ = ["DEFAULT_MAX_MSG_SIZE", "WebSocketOptions", "shared_options"]
 
 DEFAULT_MAX_MSG_SIZE = 4 * 1024 * 1024
 """4 MiB, aiohttp's default: a message past it is refused with close code 1009."""
@@ -67,3 +68,31 @@ class WebSocketOptions:
             raise ValueError(f"close_timeout must be positive, not {self.close_timeout}")
         if self.max_queue < 1:
             raise ValueError(f"max_queue must be 1 or more, not {self.max_queue}")
+
+
+@functools.lru_cache(maxsize=64)
+def shared_options(
+    *,
+    max_msg_size: int,
+    compress_threshold: int,
+    heartbeat: float | None,
+    autoping: bool,
+    receive_timeout: float | None,
+    close_timeout: float,
+    max_queue: int,
+) -> WebSocketOptions:
+    """The one ``WebSocketOptions`` for these settings, built and checked once.
+
+    ``WebSocketResponse(...)`` and ``ws_connect(...)`` take the settings per connection,
+    nearly always the same ones; checking them again each time cost a handshake about a
+    microsecond, and sharing the value lets connections hold one reference. Raises
+    ``ValueError`` as ``WebSocketOptions`` does (an error is not cached)."""
+    return WebSocketOptions(
+        max_msg_size=max_msg_size,
+        compress_threshold=compress_threshold,
+        heartbeat=heartbeat,
+        autoping=autoping,
+        receive_timeout=receive_timeout,
+        close_timeout=close_timeout,
+        max_queue=max_queue,
+    )

@@ -7,7 +7,6 @@ the socket over from the HTTP protocol; the message API is the shared ``WebSocke
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -15,7 +14,7 @@ from tidewire.protocol.connection import Role
 from tidewire.protocol.deflate import ServerDeflate
 from tidewire.protocol.errors import InvalidHandshake
 from tidewire.protocol.handshake import ServerAccept, accept_request
-from tidewire.protocol.options import DEFAULT_MAX_MSG_SIZE, WebSocketOptions
+from tidewire.protocol.options import DEFAULT_MAX_MSG_SIZE, shared_options
 from tidewire.protocol.websocket import WebSocket
 
 from .exceptions import (
@@ -83,7 +82,7 @@ class WebSocketResponse(StreamResponse, WebSocket):
         max_queue: int = 16,
     ) -> None:
         StreamResponse.__init__(self, status=101)
-        options = _options(
+        options = shared_options(
             max_msg_size=max_msg_size,
             compress_threshold=compress_threshold,
             heartbeat=heartbeat,
@@ -163,31 +162,6 @@ class WebSocketResponse(StreamResponse, WebSocket):
 
 
 _NO_BODY = "a WebSocketResponse has no HTTP body"
-
-
-@functools.lru_cache(maxsize=64)
-def _options(
-    *,
-    max_msg_size: int,
-    compress_threshold: int,
-    heartbeat: float | None,
-    autoping: bool,
-    receive_timeout: float | None,
-    close_timeout: float,
-    max_queue: int,
-) -> WebSocketOptions:
-    """One shared ``WebSocketOptions`` per setting: a handler builds a
-    ``WebSocketResponse`` per connection, nearly always with the same arguments, and
-    checking them again each time cost a handshake about a microsecond."""
-    return WebSocketOptions(
-        max_msg_size=max_msg_size,
-        compress_threshold=compress_threshold,
-        heartbeat=heartbeat,
-        autoping=autoping,
-        receive_timeout=receive_timeout,
-        close_timeout=close_timeout,
-        max_queue=max_queue,
-    )
 
 
 # Frozen, so shared: one per setting rather than one per connection.

@@ -191,17 +191,22 @@ async def test_headers_auth_and_origin_reach_the_server() -> None:
     assert BasicAuth.decode(seen["Authorization"]) == BasicAuth("user", "pass")
 
 
+async def _switch(writer: asyncio.StreamWriter, head: bytes) -> None:
+    """Answer the upgrade request ``head`` with a valid 101."""
+    match = re.search(rb"Sec-WebSocket-Key: (\S+)", head)
+    assert match is not None
+    await respond(
+        writer,
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade"
+        + f"\r\nSec-WebSocket-Accept: {accept_key(match.group(1).decode())}\r\n\r\n".encode(),
+    )
+
+
 def _upgrading(heads: list[str], *, then: Callable[[], Awaitable[None]] | None = None) -> Any:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await read_request(reader)
         heads.append(head.decode("latin-1"))
-        match = re.search(rb"Sec-WebSocket-Key: (\S+)", head)
-        assert match is not None
-        await respond(
-            writer,
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade"
-            + f"\r\nSec-WebSocket-Accept: {accept_key(match.group(1).decode())}\r\n\r\n".encode(),
-        )
+        await _switch(writer, head)
         while await reader.read(65536):
             pass
         if then is not None:
@@ -265,13 +270,7 @@ async def test_a_handshake_that_ends_after_the_session_closed_leaves_no_websocke
         head = await read_request(reader)
         asked.set()
         await answer.wait()
-        match = re.search(rb"Sec-WebSocket-Key: (\S+)", head)
-        assert match is not None
-        await respond(
-            writer,
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade"
-            + f"\r\nSec-WebSocket-Accept: {accept_key(match.group(1).decode())}\r\n\r\n".encode(),
-        )
+        await _switch(writer, head)
         while data := await reader.read(65536):
             received.extend(data)
         ended.set()

@@ -6,16 +6,18 @@ A handler is ``async def handler(request) -> Response``; the application's route
 paths to handlers (``app.router.add_get`` or a ``RouteTableDef``), and middlewares wrap
 them. ``run_app(app)`` serves it from a script, ``AppRunner`` and ``TCPSite`` inside a
 running event loop. ``WebSocketResponse`` turns a request into a WebSocket, and ``Hub``
-publishes messages to many of them. The ``HTTPException`` family (``HTTPNotFound``, ...)
-are responses a handler raises. ``tidewire.server.testing`` and the pytest fixtures
-``tw_client`` and ``tw_server`` test an application over a real socket.
+publishes messages to many of them, in one process or (``RedisBackend``) across several.
+The ``HTTPException`` family (``HTTPNotFound``, ...) are responses a handler raises.
+``tidewire.server.testing`` and the pytest fixtures ``tw_client`` and ``tw_server`` test
+an application over a real socket.
 """
 
 from tidewire.protocol import WSCloseCode, WSMessage, WSMsgType
 from tidewire.server.app import AppKey, Application, CleanupError, Signal
 from tidewire.server.exceptions import *  # noqa: F403
 from tidewire.server.exceptions import __all__ as _exceptions_all
-from tidewire.server.hub import Backend, Hub, MemoryBackend
+from tidewire.server.hub import Backend, BackendUnavailable, Hub, MemoryBackend, PresenceChange
+from tidewire.server.hub_redis import RedisBackend
 from tidewire.server.middleware import Handler, Middleware, middleware
 from tidewire.server.multipart import FileField
 from tidewire.server.protocol import HTTPProtocol, Limits, Server, UpgradedConnection
@@ -30,8 +32,11 @@ __all__ = [  # noqa: PLE0604
     "AppKey",
     "AppRunner",
     "Backend",
+    "BackendUnavailable",
     "Hub",
     "MemoryBackend",
+    "PresenceChange",
+    "RedisBackend",
     "Application",
     "CleanupError",
     "FileField",

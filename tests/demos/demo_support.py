@@ -8,12 +8,11 @@ A module of its own, not conftest.py: every test folder has a conftest, and
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+
+from debian import debian_program
 
 from tidewire.server import AppRunner, TCPSite
 
@@ -75,26 +74,4 @@ class ChatServers:
 def find_chromium() -> tuple[str | None, str]:
     """Debian's chromium, installed with apt-get when missing and we are root; else
     None and why."""
-    path = shutil.which("chromium")
-    if path is not None:
-        return path, ""
-    if not sys.platform.startswith("linux") or shutil.which("apt-get") is None:
-        return None, "no chromium on PATH and no apt-get to install Debian's 'chromium'"
-    if os.geteuid() != 0:
-        return None, "no chromium on PATH: run 'apt-get install chromium' as root"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
-    ):
-        try:
-            done = subprocess.run(
-                command, env=env, capture_output=True, text=True, timeout=900, check=False
-            )
-        except subprocess.TimeoutExpired:
-            return None, f"'{' '.join(command)}' took over 15 minutes"
-        if done.returncode != 0:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-            return None, f"'{' '.join(command)}' failed: {' / '.join(tail)}"
-    path = shutil.which("chromium")
-    return path, "" if path else "apt-get installed 'chromium' but it is not on PATH"
+    return debian_program("chromium", "chromium")

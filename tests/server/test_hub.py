@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from tidewire.protocol import WSMsgType
-from tidewire.server import Application, Hub, Request, WebSocketResponse
+from tidewire.server import (
+    Application,
+    Hub,
+    MemoryBackend,
+    PresenceChange,
+    Request,
+    WebSocketResponse,
+)
 from tidewire.server.testing import TestClient
 
 Client = Callable[..., Awaitable[TestClient]]
@@ -69,20 +76,17 @@ async def test_one_frame_per_group_that_shares_bytes(
         await ws.close()
 
 
-class Recording:
-    """An in-process backend that notes what the hub asks of it."""
+class Recording(MemoryBackend):
+    """The in-process backend, noting what the hub asks of it."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.events: list[tuple[str, str]] = []
-        self.deliver: Any = None
         self.unwatched = asyncio.Event()
-
-    def bind(self, deliver: Any) -> None:
-        self.deliver = deliver
 
     async def publish(self, topic: str, data: str | bytes) -> None:
         self.events.append(("publish", topic))
-        self.deliver(topic, data)
+        await super().publish(topic, data)
 
     async def watch(self, topic: str) -> None:
         self.events.append(("watch", topic))
@@ -163,3 +167,52 @@ async def test_a_burst_of_publishes_keeps_its_order_with_direct_sends(tw_client:
     hub.deliver("room", "two")
     assert [await ws.receive_str() for _ in range(3)] == ["one", "direct", "two"]
     await ws.close()
+
+
+async def test_presence_counts_a_name_once_and_tells_each_change(tw_client: Client) -> None:
+    changes: list[PresenceChange] = []
+
+    async def record(change: PresenceChange) -> None:
+        changes.append(change)
+
+    hub = Hub(on_presence=record)
+
+    async def handler(request: Request) -> WebSocketResponse:
+        ws = WebSocketResponse()
+        await ws.prepare(request)
+        await hub.subscribe("room", ws, presence=request.query.get("name"))
+        await ws.send_str("subscribed")
+        async for _ in ws:
+            pass
+        await hub.unsubscribe("room", ws)
+        return ws
+
+    app = Application()
+    app.router.add_get("/ws", handler)
+    client = await tw_client(app)
+    observer = await connect(client, "/ws")  # subscribed without a name: not present
+    alice = await connect(client, "/ws?name=alice")
+    bob = await connect(client, "/ws?name=bob")
+    alice_again = await connect(client, "/ws?name=alice")  # another tab: no news
+    assert await hub.presence("room") == ("alice", "bob")
+    await alice.close()  # alice is still there in her other tab
+    await bob.close()
+    await asyncio.wait_for(_until(lambda: len(changes) >= 3), 10)
+    hub.subscribers("room")[-1].abort()  # alice's last tab, gone without unsubscribing
+    hub.deliver("room", "x")  # finds it closed: she leaves
+    await asyncio.wait_for(_until(lambda: len(changes) >= 4), 10)
+    assert changes == [
+        PresenceChange("room", ("alice",), ("alice",), ()),
+        PresenceChange("room", ("alice", "bob"), ("bob",), ()),
+        PresenceChange("room", ("alice",), (), ("bob",)),
+        PresenceChange("room", (), (), ("alice",)),
+    ]
+    assert await hub.presence("room") == ()
+    assert await observer.receive_str() == "x"
+    await observer.close()
+    await alice_again.close()
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)

@@ -349,7 +349,7 @@ class Hub:
     def presence_changed(self, topic: str) -> None:
         """The backend's word that ``topic``'s presence may have changed: read it again
         and tell ``on_presence`` what differs."""
-        if topic in self._watched:
+        if self.on_presence is not None and topic in self._watched:
             self._settle_later(topic)
 
     def _forget(self, topic: str, ws: WebSocket) -> bool:
@@ -416,4 +416,7 @@ class Hub:
             change = PresenceChange(
                 topic, _sorted(online), _sorted(online - before), _sorted(before - online)
             )
-        await self.on_presence(change)
+        try:  # the application's callback: its failure is not the subscriber's
+            await self.on_presence(change)
+        except Exception:
+            log.exception("on_presence failed for %r", topic)

@@ -152,8 +152,9 @@ class RedisBackend:
             raise RuntimeError("RedisBackend.start() was called already")
         # No retries inside redis-py: a failure surfaces at once, and this backend
         # decides how to come back (reconnect, resubscribe, renew).
+        # TCP keepalive notices a Redis that vanished without closing the connection.
         self._redis = Redis.from_url(
-            self.url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=5.0
+            self.url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=5.0, socket_keepalive=True
         )
         self._renew = self._redis.register_script(_RENEW)
         self._read = self._redis.register_script(_READ)

@@ -216,3 +216,31 @@ async def test_presence_counts_a_name_once_and_tells_each_change(tw_client: Clie
 async def _until(condition: Callable[[], bool]) -> None:
     while not condition():
         await asyncio.sleep(0.01)
+
+
+async def test_a_failing_on_presence_is_logged_and_the_subscriber_stays(
+    tw_client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(change: PresenceChange) -> None:
+        raise RuntimeError("the application's bug")
+
+    hub = Hub(on_presence=broken)
+
+    async def handler(request: Request) -> WebSocketResponse:
+        ws = WebSocketResponse()
+        await ws.prepare(request)
+        await hub.subscribe("room", ws, presence="alice")
+        await ws.send_str("subscribed")
+        async for _ in ws:
+            pass
+        return ws
+
+    app = Application()
+    app.router.add_get("/ws", handler)
+    client = await tw_client(app)
+    ws = await connect(client, "/ws")
+    await hub.publish("room", "still here")
+    assert await ws.receive_str() == "still here"
+    assert "on_presence failed for 'room'" in caplog.text
+    assert "the application's bug" in caplog.text
+    await ws.close()

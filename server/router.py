@@ -88,13 +88,16 @@ class Route:
 class Resource:
     """Handlers by method for one path; subclasses decide which paths match."""
 
-    __slots__ = ("_calls", "_handlers", "apps", "name")
+    __slots__ = ("_calls", "_handlers", "apps", "name", "url_prefix")
 
     def __init__(self, name: str | None = None) -> None:
         self.name = name
         self._handlers: dict[str, Handler] = {}
         self._calls: dict[str, Handler] = {}
         self.apps: tuple[Application, ...] = ()
+        # Where the resource's application is mounted (the sub-application prefixes
+        # above it): ``url_for`` builds the path a client requests, with it.
+        self.url_prefix = ""
 
     def add_route(self, method: str, handler: Handler) -> Route:
         method = method.upper()
@@ -152,7 +155,7 @@ class PlainResource(Resource):
         return match, set() if match else self.allowed_methods()
 
     def url_for(self, **params: str) -> URL:
-        return URL.build(path=self.path)
+        return URL.build(path=self.url_prefix + self.path)
 
     def __repr__(self) -> str:
         return f"<PlainResource {self.path}>"
@@ -190,7 +193,7 @@ class DynamicResource(Resource):
 
     def url_for(self, **params: str) -> URL:
         quoted = {key: quote(str(value), safe="") for key, value in params.items()}
-        return URL.build(path=self._format.format_map(quoted), encoded=True)
+        return URL.build(path=self.url_prefix + self._format.format_map(quoted), encoded=True)
 
     def __repr__(self) -> str:
         return f"<DynamicResource {self.path}>"
@@ -232,13 +235,15 @@ class StaticResource(Resource):
 
     def url_for(self, **params: str) -> URL:
         filename = params.get("filename", "")
-        return URL.build(path=f"{self.prefix}/{quote(filename, safe='/')}", encoded=True)
+        path = f"{self.url_prefix}{self.prefix}/{quote(filename, safe='/')}"
+        return URL.build(path=path, encoded=True)
 
     async def _serve(self, request: Request) -> StreamResponse:
         raw = request.raw_path.partition("?")[0]
-        if not raw.startswith(self.prefix + "/"):
+        base = self.url_prefix + self.prefix  # the raw path still has the mount prefixes
+        if not raw.startswith(base + "/"):
             raise HTTPNotFound()
-        parts = [unquote(segment) for segment in raw[len(self.prefix) + 1 :].split("/")]
+        parts = [unquote(segment) for segment in raw[len(base) + 1 :].split("/")]
         for part in parts:
             if part in ("", ".", "..") or "/" in part or "\\" in part or "\x00" in part:
                 raise HTTPNotFound()
@@ -272,6 +277,11 @@ class SubAppResource(Resource):
     def freeze(self, apps: tuple[Application, ...]) -> None:
         self.app.freeze(apps)
 
+    def mount(self, url_prefix: str) -> None:
+        """Its router's resources build their URLs below ``url_prefix`` + ``prefix``."""
+        self.url_prefix = url_prefix
+        self.app.router.mount(url_prefix + self.prefix)
+
     def __repr__(self) -> str:
         return f"<SubAppResource {self.prefix}>"
 
@@ -293,7 +303,7 @@ class UrlDispatcher:
     served by the ``GET`` handler unless a ``HEAD`` route exists) and no ``expect_handler``.
     """
 
-    __slots__ = ("_frozen", "_named", "_plain", "_resources", "_searched")
+    __slots__ = ("_frozen", "_named", "_plain", "_resources", "_searched", "_url_prefix")
 
     def __init__(self) -> None:
         self._plain: dict[str, PlainResource] = {}
@@ -301,6 +311,7 @@ class UrlDispatcher:
         self._resources: list[Resource] = []
         self._named: dict[str, Resource] = {}
         self._frozen = False
+        self._url_prefix = ""  # the prefixes this router's application is mounted below
 
     def _check_open(self) -> None:
         if self._frozen:
@@ -313,6 +324,7 @@ class UrlDispatcher:
                 raise ValueError(f"duplicate route name {resource.name!r}")
             self._named[resource.name] = resource
         self._resources.append(resource)
+        self._mount(resource)
         if isinstance(resource, PlainResource):
             self._plain[resource.path] = resource
         else:
@@ -399,6 +411,20 @@ class UrlDispatcher:
         self._register(resource)
         return resource
 
+    def _mount(self, resource: Resource) -> None:
+        if isinstance(resource, SubAppResource):
+            resource.mount(self._url_prefix)
+        else:
+            resource.url_prefix = self._url_prefix
+
+    def mount(self, url_prefix: str) -> None:
+        """This router's application is mounted below ``url_prefix`` (the sub-application
+        prefixes from the root application down): the ``url_for`` of its resources, and
+        of those added later, includes it, as a client must request it."""
+        self._url_prefix = url_prefix
+        for resource in self._resources:
+            self._mount(resource)
+
     def add_subapp(self, prefix: str, app: Application) -> SubAppResource:
         """Route the paths below ``prefix`` to ``app``'s router; use
         ``Application.add_subapp``, which also runs the sub-application's signals."""
@@ -406,6 +432,8 @@ class UrlDispatcher:
             raise ValueError(
                 f"sub-application prefix must start with '/' and not be '/': {prefix!r}"
             )
+        if quote(prefix, safe="/") != prefix:
+            raise ValueError(f"sub-application prefix {prefix!r} must not need percent-encoding")
         resource = SubAppResource(prefix, app)
         self._register(resource)
         return resource

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -349,3 +350,38 @@ async def test_response_prepare_signal_sees_every_response(
         assert resp.headers["X-Signal"] == "/"
     async with http.get(server.url + "/missing") as resp:
         assert resp.headers["X-Signal"] == "/missing"
+
+
+async def test_url_for_in_a_sub_application_includes_the_mount_prefixes(
+    serve: Serve, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    (tmp_path / "f.txt").write_text("f")
+    api, inner = Application(), Application()
+
+    async def thing(request: Request) -> Response:
+        router = request.app.router
+        urls = [
+            router["thing"].url_for(id="7"),
+            router["about"].url_for(),
+            router["files"].url_for(filename="f.txt"),
+        ]
+        return Response(text=" ".join(str(url) for url in urls))
+
+    async def deep(request: Request) -> Response:
+        return Response(text=str(request.app.router["deep"].url_for(x="1")))
+
+    api.router.add_get("/thing/{id}", thing, name="thing")
+    api.router.add_get("/about", thing, name="about")
+    api.router.add_static("/files", tmp_path, name="files")
+    inner.router.add_get("/deep/{x}", deep, name="deep")
+    api.add_subapp("/v1", inner)  # mounted before its parent is
+    root = Application()
+    root.add_subapp("/api", api)
+    server = await serve(root)
+    async with http.get(server.url + "/api/thing/3") as resp:
+        assert await resp.text() == "/api/thing/7 /api/about /api/files/f.txt"
+    async with http.get(server.url + "/api/v1/deep/2") as resp:
+        assert await resp.text() == "/api/v1/deep/1"
+    for url in ("/api/thing/7", "/api/about", "/api/files/f.txt", "/api/v1/deep/1"):
+        async with http.get(server.url + url) as resp:  # each URL built is served
+            assert resp.status == 200, url

@@ -442,6 +442,18 @@ def json_response(
     )
 
 
+# The media type of a file compressed as a whole (``mimetypes`` reports ``.gz`` as an
+# encoding): clients must receive such a file byte for byte, so it is served as what
+# it is, never with a Content-Encoding that would make them unpack it.
+_COMPRESSED_TYPES = {
+    "gzip": "application/gzip",
+    "bzip2": "application/x-bzip2",
+    "xz": "application/x-xz",
+    "br": "application/x-brotli",
+    "compress": "application/x-compress",
+}
+
+
 class FileResponse(StreamResponse):
     """A file from disk, with ranges, conditional GET and ``loop.sendfile`` when possible.
 
@@ -528,9 +540,9 @@ class FileResponse(StreamResponse):
         headers.setdefault("Accept-Ranges", "bytes")
         if "Content-Type" not in headers:
             ctype, encoding = mimetypes.guess_type(self._path.name)
+            if encoding:  # a compressed file is the download: no Content-Encoding
+                ctype = _COMPRESSED_TYPES.get(encoding, "application/octet-stream")
             headers[CONTENT_TYPE] = ctype or "application/octet-stream"
-            if encoding:
-                headers["Content-Encoding"] = encoding
         if _not_modified(request, etag, mtime):
             self.set_status(304)
             await super().prepare(request)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import bz2
+import gzip
+import io
+import lzma
 import os
+import tarfile
 from email.utils import formatdate
 from pathlib import Path
 
@@ -369,3 +374,33 @@ async def test_static_can_follow_symlinks_when_asked(
     server = await serve(app)
     async with http.get(server.url + "/static/escape.txt") as resp:
         assert await resp.text() == "secret"
+
+
+@pytest.mark.parametrize(
+    ("name", "ctype"),
+    [
+        ("backup.tar.gz", "application/gzip"),
+        ("backup.tgz", "application/gzip"),
+        ("notes.gz", "application/gzip"),
+        ("notes.bz2", "application/x-bzip2"),
+        ("notes.xz", "application/x-xz"),
+    ],
+)
+async def test_a_compressed_file_arrives_byte_for_byte(
+    serve: Serve, http: aiohttp.ClientSession, tmp_path: Path, name: str, ctype: str
+) -> None:
+    tar = io.BytesIO()
+    with tarfile.open(fileobj=tar, mode="w") as archive:
+        info = tarfile.TarInfo("hello.txt")
+        info.size = 5
+        archive.addfile(info, io.BytesIO(b"hello"))
+    compress = {"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}
+    content = compress[name.rsplit(".", 1)[1].replace("tgz", "gz")](tar.getvalue())
+    (tmp_path / name).write_bytes(content)
+    app = Application()
+    app.router.add_static("/files", tmp_path)
+    server = await serve(app)
+    async with http.get(f"{server.url}/files/{name}") as resp:  # aiohttp would unpack it
+        assert resp.headers["Content-Type"] == ctype
+        assert "Content-Encoding" not in resp.headers
+        assert await resp.read() == content

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from collections.abc import Callable
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,18 @@ from .streams import ResponseStream
 
 if TYPE_CHECKING:
     from .protocol import ResponseHandler
+
+
+_JSON_TYPE = re.compile(r"application/(?:[\w.-]+\+)?json", re.ASCII)
+
+
+def _expected_type(actual: str, expected: str) -> bool:
+    """Whether ``json()`` may read a body of media type ``actual``: any JSON type (RFC
+    6839's ``+json`` suffix) when ``application/json`` is expected, else ``expected``
+    found in it."""
+    if expected == "application/json":
+        return _JSON_TYPE.fullmatch(actual) is not None
+    return expected in actual
 
 
 class ClientResponse(ContentHeaders):
@@ -146,11 +159,12 @@ class ClientResponse(ContentHeaders):
         """The body parsed with ``loads`` (``None`` for an empty body).
 
         Raises ``ContentTypeError`` if the Content-Type does not contain
-        ``content_type`` (pass ``None`` to skip the check), and what ``loads`` raises
+        ``content_type`` (pass ``None`` to skip the check; the default also takes the
+        ``+json`` types, ``application/problem+json`` say), and what ``loads`` raises
         for malformed JSON.
         """
         body = await self.read()
-        if content_type is not None and content_type not in self.content_type:
+        if content_type is not None and not _expected_type(self.content_type, content_type):
             raise ContentTypeError(
                 self.request_info,
                 self.history,

@@ -123,7 +123,8 @@ def make_app(web: Any) -> Any:
         return ws
 
     async def json_data(request: web.Request) -> web.Response:
-        return web.json_response({"answer": 42, "text": "héllo"})
+        ctype = request.query.get("type", "application/json")  # ?type=... to vary it
+        return web.json_response({"answer": 42, "text": "héllo"}, content_type=ctype)
 
     async def latin(request: web.Request) -> web.Response:
         return web.Response(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 
@@ -100,6 +101,38 @@ async def test_json_refuses_other_content_types(server: URL, session: ClientSess
     with pytest.raises(ContentTypeError):
         await response.json()
     assert await response.json(content_type=None, loads=lambda s: s) == "hello"
+
+
+@pytest.mark.parametrize(
+    "ctype", ["application/problem+json", "application/vnd.api+json", "application/json"]
+)
+async def test_json_takes_every_json_media_type(
+    server: URL, session: ClientSession, ctype: str
+) -> None:
+    async with session.get((server / "json").with_query(type=ctype)) as response:
+        assert response.content_type == ctype
+        assert await response.json() == {"answer": 42, "text": "héllo"}
+
+
+@pytest.mark.parametrize("ctype", ["application/jsonp", "text/json+x", "application/+jsonx"])
+async def test_json_still_refuses_lookalikes(
+    server: URL, session: ClientSession, ctype: str
+) -> None:
+    async with session.get((server / "json").with_query(type=ctype)) as response:
+        with pytest.raises(ContentTypeError):
+            await response.json()
+
+
+async def test_a_request_is_a_coroutine_for_create_task_and_gather(
+    server: URL, session: ClientSession
+) -> None:
+    task = asyncio.create_task(session.get(server / "hello"))  # a TypeError before
+    first, second = await asyncio.gather(task, session.get(server / "json"))
+    assert await first.text() == "hello"
+    assert (await second.json())["answer"] == 42
+    pending = session.get(server / "hello")
+    assert asyncio.iscoroutine(pending)
+    pending.close()  # closed unsent, as a coroutine can be: no "never awaited" warning
 
 
 async def test_raise_for_status(server: URL, session: ClientSession) -> None:

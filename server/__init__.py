@@ -23,7 +23,24 @@ from tidewire.server.multipart import FileField
 from tidewire.server.protocol import HTTPProtocol, Limits, Server, UpgradedConnection
 from tidewire.server.request import Request
 from tidewire.server.response import FileResponse, Response, StreamResponse, json_response
-from tidewire.server.router import MatchInfo, RouteTableDef, UrlDispatcher
+from tidewire.server.router import (
+    MatchInfo,
+    RouteDef,
+    RouteTableDef,
+    StaticDef,
+    UrlDispatcher,
+    View,
+    delete,
+    get,
+    head,
+    options,
+    patch,
+    post,
+    put,
+    route,
+    static,
+    view,
+)
 from tidewire.server.runner import AppRunner, TCPSite, run_app
 from tidewire.server.streams import StreamReader
 from tidewire.server.websocket import OriginCheck, WebSocketReady, WebSocketResponse
@@ -62,6 +79,19 @@ __all__ = [  # noqa: PLE0604
     "WebSocketReady",
     "WebSocketResponse",
     "OriginCheck",
+    "RouteDef",
+    "StaticDef",
+    "View",
+    "delete",
+    "get",
+    "head",
+    "options",
+    "patch",
+    "post",
+    "put",
+    "route",
+    "static",
+    "view",
     "json_response",
     "middleware",
     "run_app",

@@ -1,4 +1,8 @@
-"""URL dispatch: plain paths, ``{name}``/``{name:regex}`` patterns, static files, sub-apps.
+"""URL dispatch: plain paths, ``{name}``/``{name:regex}`` patterns, static files, sub-apps,
+and the three ways aiohttp users declare routes: ``app.router.add_get(...)``, a
+``RouteTableDef`` of decorators, and a list of ``get(...)``/``post(...)``/``view(...)``
+definitions for ``app.add_routes([...])``. A ``View`` class answers each method with the
+method of the same name.
 
 Plain paths are found with one dict lookup and win over patterns; patterns, static
 prefixes and sub-applications are then tried in registration order. ``HEAD`` is served
@@ -10,10 +14,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, unquote
 
 from yarl import URL
@@ -39,6 +43,17 @@ __all__ = [
     "RouteTableDef",
     "StaticDef",
     "UrlDispatcher",
+    "View",
+    "delete",
+    "get",
+    "head",
+    "options",
+    "patch",
+    "post",
+    "put",
+    "route",
+    "static",
+    "view",
 ]
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
@@ -298,9 +313,10 @@ class UrlDispatcher:
     whose path matches only for other methods 405 with ``Allow``.
 
     Named routes are looked up with ``router[name]``, whose ``url_for(**params)``
-    builds their URL. Iterating the router gives its resources in registration order.
-    Unlike aiohttp there is no ``add_view``, no ``allow_head=`` (``HEAD`` is always
-    served by the ``GET`` handler unless a ``HEAD`` route exists) and no ``expect_handler``.
+    builds their URL (with the prefixes of the sub-applications it is mounted in).
+    Iterating the router gives its resources in registration order. Unlike aiohttp
+    there is no ``allow_head=`` (``HEAD`` is always served by the ``GET`` handler
+    unless a ``HEAD`` route exists) and no ``expect_handler``.
     """
 
     __slots__ = ("_frozen", "_named", "_plain", "_resources", "_searched", "_url_prefix")
@@ -387,6 +403,15 @@ class UrlDispatcher:
     def add_delete(self, path: str, handler: Handler, *, name: str | None = None) -> Route:
         """``add_route("DELETE", ...)``."""
         return self.add_route("DELETE", path, handler, name=name)
+
+    def add_options(self, path: str, handler: Handler, *, name: str | None = None) -> Route:
+        """``add_route("OPTIONS", ...)``."""
+        return self.add_route("OPTIONS", path, handler, name=name)
+
+    def add_view(self, path: str, handler: type[View], *, name: str | None = None) -> Route:
+        """Route every method on ``path`` to the ``View`` subclass ``handler``, which
+        answers 405 for the methods it does not define."""
+        return self.add_route("*", path, handler, name=name)
 
     def add_static(
         self,
@@ -485,6 +510,9 @@ class UrlDispatcher:
 
 @dataclass(frozen=True)
 class RouteDef:
+    """A route declared before there is a router: ``add_routes`` adds it with
+    ``add_route(method, path, handler, **kwargs)``."""
+
     method: str
     path: str
     handler: Handler
@@ -493,9 +521,113 @@ class RouteDef:
 
 @dataclass(frozen=True)
 class StaticDef:
+    """A static directory declared before there is a router: ``add_routes`` adds it
+    with ``add_static(prefix, path, **kwargs)``."""
+
     prefix: str
     path: str | os.PathLike[str]
     kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def route(method: str, path: str, handler: Handler, **kwargs: Any) -> RouteDef:
+    """A route for ``app.add_routes([...])``: ``method`` requests to ``path`` go to
+    ``handler``; ``kwargs`` (``name=``) are ``UrlDispatcher.add_route``'s."""
+    return RouteDef(method, path, handler, kwargs)
+
+
+def get(path: str, handler: Handler, **kwargs: Any) -> RouteDef:
+    """``route("GET", path, handler, **kwargs)`` (it also answers HEAD)."""
+    return route("GET", path, handler, **kwargs)
+
+
+def head(path: str, handler: Handler, **kwargs: Any) -> RouteDef:
+    """``route("HEAD", path, handler, **kwargs)``."""
+    return route("HEAD", path, handler, **kwargs)
+
+
+def post(path: str, handler: Handler, **kwargs: Any) -> RouteDef:
+    """``route("POST", path, handler, **kwargs)``."""
+    return route("POST", path, handler, **kwargs)
+
+
+def put(path: str, handler: Handler, **kwargs: Any) -> RouteDef:
+    """``route("PUT", path, handler, **kwargs)``."""
+    return route("PUT", path, handler, **kwargs)
+
+
+def patch(path: str, handler: Handler, **kwargs: Any) -> RouteDef:
+    """``route("PATCH", path, handler, **kwargs)``."""
+    return route("PATCH", path, handler, **kwargs)
+
+
+def delete(path: str, handler: Handler, **kwargs: Any) -> RouteDef:
+    """``route("DELETE", path, handler, **kwargs)``."""
+    return route("DELETE", path, handler, **kwargs)
+
+
+def options(path: str, handler: Handler, **kwargs: Any) -> RouteDef:
+    """``route("OPTIONS", path, handler, **kwargs)``."""
+    return route("OPTIONS", path, handler, **kwargs)
+
+
+def view(path: str, handler: type[View], **kwargs: Any) -> RouteDef:
+    """Every method on ``path`` to the ``View`` subclass ``handler`` (``add_view``)."""
+    return route("*", path, handler, **kwargs)
+
+
+def static(prefix: str, path: str | os.PathLike[str], **kwargs: Any) -> StaticDef:
+    """The directory ``path`` served at ``prefix``; ``kwargs`` (``name=``,
+    ``follow_symlinks=``) are ``UrlDispatcher.add_static``'s."""
+    return StaticDef(prefix, path, kwargs)
+
+
+class View:
+    """A class whose methods answer the HTTP methods of the same name, for a path
+    where the methods share setup or state::
+
+        class Users(View):
+            async def get(self) -> Response:
+                return json_response(await load(self.request.match_info["id"]))
+
+            async def delete(self) -> Response:
+                ...
+
+        app.router.add_view("/users/{id}", Users)
+
+    A method it does not define gets 405 with the ``Allow`` header listing those it
+    does; HEAD is answered by ``get`` unless it defines ``head``. One instance per
+    request, with the request as ``self.request``.
+    """
+
+    __slots__ = ("request",)
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+
+    def __await__(self) -> Generator[Any, None, StreamResponse]:
+        return self._answer().__await__()
+
+    @classmethod
+    def allowed_methods(cls) -> set[str]:
+        """The HTTP methods the class answers."""
+        allowed = {method for method in METHODS if callable(getattr(cls, method.lower(), None))}
+        if "GET" in allowed:
+            allowed.add("HEAD")
+        return allowed
+
+    async def _answer(self) -> StreamResponse:
+        method = self.request.method
+        if method in METHODS:
+            answer = getattr(self, method.lower(), None)
+            if answer is None and method == "HEAD":
+                answer = getattr(self, "get", None)
+            if callable(answer):
+                response: StreamResponse = await answer()
+                return response
+        raise HTTPMethodNotAllowed(method, self.allowed_methods())
+
+
+_H = TypeVar("_H", bound=Callable[..., Any])
 
 
 class RouteTableDef(list[RouteDef | StaticDef]):
@@ -509,18 +641,26 @@ class RouteTableDef(list[RouteDef | StaticDef]):
         app.add_routes(routes)
 
     Nothing is checked until ``add_routes``: a bad path or method raises there. The
-    decorators return the handler unchanged. There is no ``view`` (class-based views).
+    decorators return the handler (or ``View`` class, with ``view``) unchanged.
     """
 
-    def route(self, method: str, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+    def route(self, method: str, path: str, **kwargs: Any) -> Callable[[_H], _H]:
         """A decorator adding its handler for ``method`` requests to ``path``;
         ``kwargs`` (``name=``) go to ``UrlDispatcher.add_route``."""
 
-        def register(handler: Handler) -> Handler:
-            self.append(RouteDef(method, path, handler, kwargs))
+        def register(handler: _H) -> _H:
+            self.append(route(method, path, handler, **kwargs))
             return handler
 
         return register
+
+    def view(self, path: str, **kwargs: Any) -> Callable[[type[View]], type[View]]:
+        """A class decorator routing every method on ``path`` to its ``View``."""
+        return self.route("*", path, **kwargs)
+
+    def options(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        """``route("OPTIONS", path, **kwargs)``."""
+        return self.route("OPTIONS", path, **kwargs)
 
     def get(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
         """``route("GET", path, **kwargs)`` (it also answers HEAD)."""
@@ -549,7 +689,7 @@ class RouteTableDef(list[RouteDef | StaticDef]):
     def static(self, prefix: str, path: str | os.PathLike[str], **kwargs: Any) -> None:
         """Serve the directory ``path`` at ``prefix``; ``kwargs`` (``name=``,
         ``follow_symlinks=``) go to ``UrlDispatcher.add_static``."""
-        self.append(StaticDef(prefix, path, kwargs))
+        self.append(static(prefix, path, **kwargs))
 
 
 def not_found(method: str, allowed: set[str]) -> HTTPException:

@@ -20,8 +20,19 @@ from tidewire.server import (
     Response,
     RouteTableDef,
     StreamResponse,
+    View,
+    delete,
+    get,
+    head,
     json_response,
     middleware,
+    options,
+    patch,
+    post,
+    put,
+    route,
+    static,
+    view,
 )
 from tidewire.server.middleware import Handler
 
@@ -385,3 +396,82 @@ async def test_url_for_in_a_sub_application_includes_the_mount_prefixes(
     for url in ("/api/thing/7", "/api/about", "/api/files/f.txt", "/api/v1/deep/1"):
         async with http.get(server.url + url) as resp:  # each URL built is served
             assert resp.status == 200, url
+
+
+class Item(View):
+    """Answers GET and DELETE; the rest is 405."""
+
+    async def get(self) -> Response:
+        return Response(text=f"item {self.request.match_info['id']}")
+
+    async def delete(self) -> Response:
+        return Response(status=204)
+
+
+async def test_class_based_views_every_way_of_declaring_them(
+    serve: Serve, http: aiohttp.ClientSession
+) -> None:
+    routes = RouteTableDef()
+
+    @routes.view("/table/{id}")
+    class Table(Item):
+        async def post(self) -> Response:
+            return Response(text="posted", status=201)
+
+    app = Application()
+    app.router.add_view("/router/{id}", Item, name="item")
+    app.add_routes(routes)
+    app.add_routes([view("/list/{id}", Item)])
+    server = await serve(app)
+    for prefix in ("/router", "/table", "/list"):
+        async with http.get(f"{server.url}{prefix}/7") as resp:
+            assert (resp.status, await resp.text()) == (200, "item 7")
+        async with http.head(f"{server.url}{prefix}/7") as resp:
+            assert resp.status == 200  # answered by get()
+        async with http.delete(f"{server.url}{prefix}/7") as resp:
+            assert resp.status == 204
+        async with http.put(f"{server.url}{prefix}/7") as resp:
+            assert resp.status == 405
+            allowed = {"DELETE", "GET", "HEAD"} | ({"POST"} if prefix == "/table" else set())
+            assert set(resp.headers["Allow"].split(", ")) == allowed
+    async with http.post(f"{server.url}/table/1") as resp:
+        assert (resp.status, await resp.text()) == (201, "posted")
+    assert str(app.router["item"].url_for(id="3")) == "/router/3"
+
+
+async def test_module_level_route_definitions(
+    serve: Serve, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    (tmp_path / "a.txt").write_text("static a")
+
+    async def answer(request: Request) -> Response:
+        return Response(text=request.method)
+
+    app = Application()
+    app.add_routes(
+        [
+            get("/g", answer, name="g"),
+            post("/p", answer),
+            put("/u", answer),
+            patch("/a", answer),
+            delete("/d", answer),
+            head("/h", answer),
+            options("/o", answer),
+            route("*", "/any", answer),
+            static("/files", tmp_path),
+        ]
+    )
+    server = await serve(app)
+    for method, path in [
+        ("GET", "/g"), ("POST", "/p"), ("PUT", "/u"), ("PATCH", "/a"),
+        ("DELETE", "/d"), ("OPTIONS", "/o"), ("PROPFIND", "/any"),
+    ]:  # fmt: skip
+        async with http.request(method, server.url + path) as resp:
+            assert (resp.status, await resp.text()) == (200, method)
+    async with http.head(server.url + "/h") as resp:
+        assert resp.status == 200
+    async with http.get(server.url + "/files/a.txt") as resp:
+        assert await resp.text() == "static a"
+    async with http.post(server.url + "/g") as resp:
+        assert resp.status == 405
+    assert str(app.router["g"].url_for()) == "/g"

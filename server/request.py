@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Iterator, MutableMapping
+import re
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from http.cookies import CookieError, SimpleCookie
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
-from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
 from tidewire.protocol.http import ContentHeaders, parse_content_type
@@ -42,19 +43,27 @@ class Request(ContentHeaders, MutableMapping[str, Any]):
     first, for per-request state that middlewares hand to handlers
     (``request["user"] = user``).
 
-    Missing from aiohttp's: ``clone()``, ``forwarded`` (no proxy header is trusted: ``host``,
-    ``scheme`` and ``remote`` describe the connection and its ``Host`` header),
-    ``multipart()`` (``post()`` decodes a form whole), ``release()`` and ``raw_headers``.
+    ``host``, ``scheme`` and ``remote`` describe the connection and its ``Host`` header:
+    no proxy header is trusted unless the application says which proxies to trust
+    (``tidewire.server.forwarded.trusted_proxies``), which hands handlers a
+    ``clone(scheme=..., host=..., remote=...)``. ``forwarded`` parses the RFC 7239
+    header for those who decide themselves.
+
+    Missing from aiohttp's: ``multipart()`` (``post()`` decodes a form whole),
+    ``release()`` and ``raw_headers``.
     """
 
     __slots__ = (
         "_app",
         "_content",
         "_cookies",
+        "_forwarded",
         "_headers",
+        "_host",
         "_keep_alive",
         "_match_info",
         "_method",
+        "_origin",
         "_path",
         "_post",
         "_protocol",
@@ -62,7 +71,9 @@ class Request(ContentHeaders, MutableMapping[str, Any]):
         "_query_string",
         "_raw_path",
         "_read_bytes",
+        "_remote",
         "_response",
+        "_scheme",
         "_state",
         "_target",
         "_url",
@@ -103,6 +114,47 @@ class Request(ContentHeaders, MutableMapping[str, Any]):
         self._read_bytes: bytes | None = None
         self._post: MultiDictProxy[str | FileField] | None = None
         self._response: StreamResponse | None = None
+        self._forwarded: tuple[MappingProxyType[str, str], ...] | None = None
+        # What clone() replaced; None: from the connection and the Host header.
+        self._scheme: str | None = None
+        self._host: str | None = None
+        self._remote: str | None = None
+        self._origin: Request | None = None  # the request the server answers, for a clone
+
+    def clone(
+        self,
+        *,
+        method: str | None = None,
+        rel_url: str | URL | None = None,
+        headers: Mapping[str, str] | None = None,
+        scheme: str | None = None,
+        host: str | None = None,
+        remote: str | None = None,
+    ) -> Request:
+        """A copy of this request with the given parts replaced, for a middleware to
+        hand to the handler: behind a proxy, the client's ``scheme``, ``host`` and
+        ``remote`` address (``trusted_proxies`` does it). The copy shares the body
+        stream, what was read of it and the routing result; its per-request state is
+        a copy. A response prepared for the copy answers the original."""
+        target = self._target if rel_url is None else str(URL(str(rel_url)))
+        clone = Request(
+            self._protocol,
+            self._method if method is None else method.upper(),
+            target,
+            self._headers if headers is None else CIMultiDictProxy(CIMultiDict(headers)),
+            version_minor=self.version_minor,
+            keep_alive=self._keep_alive,
+            content=self._content,
+            app=self._app,
+        )
+        clone._match_info = self._match_info
+        clone._read_bytes, clone._post = self._read_bytes, self._post
+        clone._state = dict(self._state) if self._state else None
+        clone._scheme = self._scheme if scheme is None else scheme
+        clone._host = self._host if host is None else host
+        clone._remote = self._remote if remote is None else remote
+        clone._origin = self._origin or self
+        return clone
 
     # -- per-request state -------------------------------------------------------
 
@@ -193,20 +245,26 @@ class Request(ContentHeaders, MutableMapping[str, Any]):
 
     @property
     def secure(self) -> bool:
-        """Whether the connection is TLS (proxy headers such as ``X-Forwarded-Proto``
-        are not consulted)."""
-        transport = self._protocol.transport
-        return transport is not None and transport.get_extra_info("sslcontext") is not None
+        """Whether ``scheme`` is https: the connection is TLS, or a trusted proxy said
+        the client used it (see ``clone``)."""
+        return self.scheme == "https"
 
     @property
     def scheme(self) -> str:
-        """``"https"`` over TLS, else ``"http"``."""
-        return "https" if self.secure else "http"
+        """``"https"`` over TLS, else ``"http"`` (or what ``clone`` was given)."""
+        if self._scheme is not None:
+            return self._scheme
+        transport = self._protocol.transport
+        tls = transport is not None and transport.get_extra_info("sslcontext") is not None
+        return "https" if tls else "http"
 
     @property
     def host(self) -> str:
         """The ``Host`` header as sent (so chosen by the client: check it before
-        trusting it), else the local address the request came to."""
+        trusting it), else the local address the request came to (or what ``clone``
+        was given)."""
+        if self._host is not None:
+            return self._host
         host = self._headers.get("Host")
         if host:
             return host
@@ -227,11 +285,23 @@ class Request(ContentHeaders, MutableMapping[str, Any]):
 
     @property
     def remote(self) -> str | None:
-        """The peer's IP address."""
+        """The peer's IP address (or what ``clone`` was given)."""
+        if self._remote is not None:
+            return self._remote
         peer = self._protocol.peername
         if isinstance(peer, (tuple, list)) and peer:
             return str(peer[0])
         return str(peer) if peer else None
+
+    @property
+    def forwarded(self) -> tuple[MappingProxyType[str, str], ...]:
+        """The ``Forwarded`` headers (RFC 7239), one read-only mapping per element,
+        nearest proxy last: ``request.forwarded[-1]["for"]``. Parameter names are
+        lower-cased and quoted values unquoted; a malformed element is left out.
+        Anyone can send this header: trust it only from your own proxies."""
+        if self._forwarded is None:
+            self._forwarded = parse_forwarded(self._headers.getall("Forwarded", ()))
+        return self._forwarded
 
     @property
     def cookies(self) -> MappingProxyType[str, str]:
@@ -350,6 +420,40 @@ class Request(ContentHeaders, MutableMapping[str, Any]):
                     raise HTTPBadRequest(text=f"malformed multipart body: {exc}") from None
             self._post = MultiDictProxy(form)
         return self._post
+
+
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_QUOTED = r'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t !-~\x80-\xff])*"'
+_PAIR = re.compile(rf"[ \t]*({_TOKEN})=({_TOKEN}|{_QUOTED})[ \t]*")
+_ESCAPE = re.compile(r"\\(.)")
+
+
+def parse_forwarded(values: Iterable[str]) -> tuple[MappingProxyType[str, str], ...]:
+    """The elements of ``Forwarded`` header values (RFC 7239, section 4): ``for``,
+    ``by``, ``proto``, ``host`` and any extension, quoted strings unescaped. An element
+    that does not parse is dropped whole, and parsing goes on after its comma."""
+    elements: list[MappingProxyType[str, str]] = []
+    for value in values:
+        pos, end = 0, len(value)
+        while pos < end:
+            element: dict[str, str] = {}
+            while (found := _PAIR.match(value, pos)) is not None:
+                name, raw = found.group(1).lower(), found.group(2)
+                if raw.startswith('"'):
+                    raw = _ESCAPE.sub(r"\1", raw[1:-1])
+                element.setdefault(name, raw)
+                pos = found.end()
+                if pos == end or value[pos] != ";":
+                    break
+                pos += 1
+            if found is not None and (pos == end or value[pos] == ","):
+                elements.append(MappingProxyType(element))
+            else:  # malformed: drop the element, go on after the next comma
+                pos = value.find(",", pos)
+                if pos < 0:
+                    break
+            pos += 1
+    return tuple(elements)
 
 
 def _origin_path(target: str) -> str:

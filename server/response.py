@@ -239,7 +239,7 @@ class StreamResponse(ContentHeaders):
         """Mark the response prepared for ``request`` and return its head."""
         head = self._head_for(request.method, request.version_minor, request.keep_alive)
         self._request = request  # only once the head exists: a failed one sent nothing
-        request._response = self
+        (request._origin or request)._response = self  # a clone's answers the original
         return head
 
     def _head_for(self, method: str, version_minor: int, keep_alive: bool) -> bytes:

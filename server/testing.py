@@ -1,23 +1,111 @@
 """Testing utilities: ``TestServer`` runs an app on a free local port, ``TestClient`` talks
-to it through ``tidewire.client.ClientSession`` with paths instead of URLs.
+to it through ``tidewire.client.ClientSession`` with paths instead of URLs,
+``RawTestServer`` serves one handler for every request (to stand in for another
+service), ``make_mocked_request`` builds a request for calling a handler or a
+middleware directly, and ``unused_port`` finds a port for a server of your own.
 
-The pytest plugin (``tidewire.server.pytest_plugin``) wraps both in the ``tw_client``
-fixture: ``client = await tw_client(app)``.
+The pytest plugin (``tidewire.server.pytest_plugin``) wraps them in fixtures:
+``client = await tw_client(app)``, ``server = await tw_server(app)``,
+``raw = await tw_raw_server(handler)`` and ``port = tw_unused_port()``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import socket
+from collections.abc import Generator, Mapping
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from tidewire.client import ClientResponse, ClientSession
 from tidewire.server.app import Application
+from tidewire.server.middleware import Handler
+from tidewire.server.request import Request
+from tidewire.server.router import MatchInfo
 from tidewire.server.runner import AppRunner, TCPSite
+from tidewire.server.streams import StreamReader
 
-__all__ = ["TestClient", "TestServer"]
+if TYPE_CHECKING:
+    from tidewire.server.protocol import HTTPProtocol
+
+__all__ = ["RawTestServer", "TestClient", "TestServer", "make_mocked_request", "unused_port"]
+
+
+def unused_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that nothing listens on at the time of asking (the OS
+    picks it), for a server a test starts itself."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class _NoConnection:
+    """What a mocked request has instead of a connection: addresses, no socket."""
+
+    __slots__ = ("peername", "server_closing", "sockname", "transport")
+
+    def __init__(self, remote: str) -> None:
+        self.transport = None
+        self.peername = (remote, 40000)
+        self.sockname = ("127.0.0.1", 8080)
+        self.server_closing = False
+
+    def pause_reading(self) -> None:
+        """Nothing to pause: the body is all there."""
+
+    def resume_reading(self) -> None:
+        """Nothing to resume."""
+
+    def send_continue(self) -> None:
+        """Nothing to tell: the body is all there."""
+
+
+def make_mocked_request(
+    method: str,
+    path: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    match_info: Mapping[str, str] | None = None,
+    app: Application | None = None,
+    payload: bytes = b"",
+    remote: str = "127.0.0.1",
+    secure: bool = False,
+    version: tuple[int, int] = (1, 1),
+) -> Request:
+    """A ``Request`` with no connection behind it, to call a handler or a middleware
+    directly: ``await handler(make_mocked_request("GET", "/users/7", match_info={"id":
+    "7"}))``. ``path`` may carry a query; ``payload`` is the whole body (read it with
+    ``read()``, ``json()``, ``post()``, ``content``). ``app`` defaults to a new
+    ``Application``. A response can be built but not sent, and a WebSocket cannot be
+    prepared: for those, serve the application with ``TestClient``."""
+    app = app if app is not None else Application()
+    body = StreamReader(_NoConnection(remote))
+    if payload:
+        body.feed_data(payload)
+    body.feed_eof()
+    fields: CIMultiDict[str] = CIMultiDict(headers or {})
+    if payload and "Content-Length" not in fields and "Transfer-Encoding" not in fields:
+        fields["Content-Length"] = str(len(payload))
+    request = Request(
+        cast("HTTPProtocol", _NoConnection(remote)),
+        method.upper(),
+        path,
+        CIMultiDictProxy(fields),
+        version_minor=version[1],
+        keep_alive=True,
+        content=body,
+        app=app,
+    )
+    if secure:
+        request = request.clone(scheme="https")
+
+    async def unrouted(request: Request) -> Any:
+        raise RuntimeError("a mocked request is not routed to a handler")
+
+    request._match_info = MatchInfo(dict(match_info or {}), None, unrouted, unrouted, (app,))
+    return request
 
 
 class ResponseContext(Protocol):
@@ -81,6 +169,23 @@ class TestServer:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+class RawTestServer(TestServer):
+    """A server answering every request, whatever its method and path, with
+    ``handler``: a stand-in for another service a client under test talks to.
+
+    ``async with RawTestServer(handler) as server:``, then ``server.make_url("/x")``;
+    ``**runner_kwargs`` as ``TestServer``. The handler's ``request.match_info["path"]``
+    is the path without its leading slash.
+    """
+
+    __test__ = False
+
+    def __init__(self, handler: Handler, *, host: str = "127.0.0.1", **runner_kwargs: Any) -> None:
+        app = Application()
+        app.router.add_route("*", "/{path:.*}", handler)
+        super().__init__(app, host=host, **runner_kwargs)
 
 
 class TestClient:

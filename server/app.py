@@ -135,13 +135,14 @@ class Application(MutableMapping["str | AppKey[Any]", Any]):
     ``on_startup`` or a ``cleanup_ctx``), since assigning to a running application warns.
 
     ``middlewares`` wrap every handler of this application and of its sub-applications
-    (see ``Middleware``), the first one outermost. ``client_max_size`` bounds every
-    request body in bytes: a larger one is answered with 413 (``HTTPRequestEntityTooLarge``)
-    before the handler runs when ``Content-Length`` announces it, or raised by
-    ``request.read()`` and the body stream when it arrives. ``None`` lifts the bound, for
-    handlers that stream uploads through ``request.content``. ``logger`` receives the
-    errors of handlers. Connection limits and timeouts belong to the server, see
-    ``AppRunner``; there is no ``loop``, ``debug`` or ``handler_args`` argument.
+    (see ``Middleware``), the first one outermost. ``client_max_size`` bounds the body
+    that ``request.read()``, ``text()``, ``json()`` and ``post()`` take in bytes: past it
+    they raise 413 (``HTTPRequestEntityTooLarge``), at once when ``Content-Length``
+    announces it. ``request.content`` and ``request.multipart()`` are not bounded:
+    a handler that streams an upload decides how much it takes. ``None`` lifts the
+    bound. ``logger`` receives the errors of handlers. Connection limits and timeouts
+    belong to the server, see ``AppRunner``; there is no ``loop``, ``debug`` or
+    ``handler_args`` argument.
 
     The lifecycle signals (``on_startup``, ``on_shutdown``, ``on_cleanup``) receive the
     application; ``on_response_prepare`` receives the request and the response just

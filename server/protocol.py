@@ -3,7 +3,7 @@
 Parsing is llhttp's (``httptools``), which already refuses the request-smuggling shapes
 (Content-Length with Transfer-Encoding, duplicate Content-Length, a final coding other
 than chunked); this layer adds the limits and deadlines: head size and header count
-(431), target length (414), body size (413), the head deadline against slowloris (408),
+(431), target length (414), the head deadline against slowloris (408),
 the keep-alive idle timeout, and back-pressure in both directions.
 
 Pipelined requests are parsed ahead and queued; one task answers them strictly in order,
@@ -40,7 +40,6 @@ from tidewire.server.exceptions import (
     HTTPExpectationFailed,
     HTTPInternalServerError,
     HTTPNotImplemented,
-    HTTPRequestEntityTooLarge,
     HTTPRequestHeaderFieldsTooLarge,
     HTTPRequestTimeout,
     HTTPRequestURITooLong,
@@ -88,7 +87,8 @@ class UpgradedConnection(Protocol):
 class Limits:
     """Per-connection limits and deadlines, given to ``AppRunner``/``run_app`` as kwargs.
 
-    The body size limit is the application's ``client_max_size``.
+    The body size limit is the application's ``client_max_size``, applied by the
+    request's ``read``/``post`` (a handler that streams ``content`` decides itself).
     """
 
     keepalive_timeout: float = 75.0
@@ -272,7 +272,6 @@ class HTTPProtocol(WriteFlowControl, HeaderCollector, asyncio.Protocol):
     __slots__ = (
         "_answering",
         "_app",
-        "_body_size",
         "_head_since",
         "_head_size",
         "_idle_since",
@@ -320,7 +319,6 @@ class HTTPProtocol(WriteFlowControl, HeaderCollector, asyncio.Protocol):
         self._head_since = 0.0
         self._idle_since = 0.0
         self._parsing: Request | None = None  # the request whose body is arriving
-        self._body_size = 0
         self._skipped = 0  # body bytes llhttp skipped, still to come (on_headers_complete)
         # A list, not a deque: at most max_pipelined long, and an empty deque costs
         # 600 bytes on every connection, upgraded ones included.
@@ -486,11 +484,6 @@ class HTTPProtocol(WriteFlowControl, HeaderCollector, asyncio.Protocol):
                 raise HTTPBadRequest(text="400: chunked must be the final transfer coding")
             if len(codings) > 1:
                 raise HTTPNotImplemented(text="501: only the chunked transfer coding is supported")
-        max_size = self._app.client_max_size
-        if length is not None and max_size is not None and int(length) > max_size:
-            raise HTTPRequestEntityTooLarge(
-                text=f"413: the body exceeds the limit of {max_size} bytes"
-            )
         expect = headers.get("Expect")
         if expect is not None and expect.lower() != "100-continue":
             raise HTTPExpectationFailed()
@@ -519,7 +512,6 @@ class HTTPProtocol(WriteFlowControl, HeaderCollector, asyncio.Protocol):
             app=self._app,
         )
         self._parsing = request
-        self._body_size = 0
         if self._state is not _HEAD:
             self._refuse(_BODY)
         self._state = _BODY
@@ -528,15 +520,10 @@ class HTTPProtocol(WriteFlowControl, HeaderCollector, asyncio.Protocol):
             self.pause_reading()
 
     def on_body(self, body: bytes) -> None:
-        """llhttp: a piece of the body, fed to ``request.content`` (413 past the limit)."""
+        """llhttp: a piece of the body, fed to ``request.content`` (whose reader applies
+        ``client_max_size``, or not when it streams)."""
         request = self._parsing
         assert request is not None
-        self._body_size += len(body)
-        max_size = self._app.client_max_size
-        if max_size is not None and self._body_size > max_size:
-            raise HTTPRequestEntityTooLarge(
-                text=f"413: the body exceeds the limit of {max_size} bytes"
-            )
         request.content.feed_data(body)
 
     def on_message_complete(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
@@ -20,8 +21,8 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from yarl import URL
 
 from tidewire.protocol.http import ContentHeaders, parse_content_type
-from tidewire.server.exceptions import HTTPBadRequest
-from tidewire.server.multipart import FileField, MultipartError, parse_form_data
+from tidewire.server.exceptions import HTTPBadRequest, HTTPRequestEntityTooLarge
+from tidewire.server.multipart import BodyPart, FileField, MultipartReader
 from tidewire.server.streams import StreamReader
 
 if TYPE_CHECKING:
@@ -49,8 +50,7 @@ class Request(ContentHeaders, MutableMapping[str, Any]):
     ``clone(scheme=..., host=..., remote=...)``. ``forwarded`` parses the RFC 7239
     header for those who decide themselves.
 
-    Missing from aiohttp's: ``multipart()`` (``post()`` decodes a form whole),
-    ``release()`` and ``raw_headers``.
+    Missing from aiohttp's: ``release()`` and ``raw_headers``.
     """
 
     __slots__ = (
@@ -365,17 +365,38 @@ class Request(ContentHeaders, MutableMapping[str, Any]):
     can_read_body = body_exists
 
     async def read(self) -> bytes:
-        """The whole body (bounded by the application's ``client_max_size``); ``b""``
+        """The whole body, at most the application's ``client_max_size`` bytes; ``b""``
         when there is none. Later calls return the same bytes.
 
         Raises the ``HTTPException`` the server answers with when the body is not
-        acceptable: ``HTTPRequestEntityTooLarge`` past ``client_max_size``,
-        ``HTTPBadRequest`` when it is malformed or ends early. Do not mix it with reading
-        ``content``: what the stream handed out is not read again.
+        acceptable: ``HTTPRequestEntityTooLarge`` past ``client_max_size`` (at once,
+        without reading, when ``Content-Length`` says so: a client waiting on
+        ``Expect: 100-continue`` is then told 413 before it sends the body),
+        ``HTTPBadRequest`` when it is malformed or ends early. Do not mix it with
+        reading ``content``: what the stream handed out is not read again.
         """
         if self._read_bytes is None:
-            self._read_bytes = await self._content.read()
+            limit = self._root_app().client_max_size
+            if limit is None:
+                self._read_bytes = await self._content.read()
+            else:
+                length = self.content_length
+                body = b""
+                too_large = length is not None and length > limit
+                if not too_large:
+                    body = await self._content.read_bounded(limit + 1)
+                    too_large = len(body) > limit
+                if too_large:
+                    # The client may still be sending it: answer, then close.
+                    (self._origin or self)._keep_alive = False
+                    raise _too_large(limit)
+                self._read_bytes = body
         return self._read_bytes
+
+    def _root_app(self) -> Application:
+        """The application served (its ``client_max_size`` bounds every body)."""
+        apps = self._match_info.apps if self._match_info is not None else ()
+        return apps[0] if apps else self._app
 
     async def text(self) -> str:
         """The body decoded with its ``charset`` (UTF-8 when none is given).
@@ -394,13 +415,28 @@ class Request(ContentHeaders, MutableMapping[str, Any]):
         """
         return loads(await self.text())
 
+    async def multipart(self) -> MultipartReader:
+        """The parts of a ``multipart/*`` body as they arrive, for uploads too large to
+        hold: ``async for part in await request.multipart():``, then
+        ``part.read_chunk()`` (see ``MultipartReader``). It reads ``content``, which
+        ``client_max_size`` does not bound: the handler decides how much to take.
+        Raises ``HTTPBadRequest`` when the body is not multipart or has no boundary."""
+        ctype, params = parse_content_type(self._headers.get("Content-Type", ""))
+        if not ctype.startswith("multipart/"):
+            raise HTTPBadRequest(text=f"expected a multipart body, not {ctype or 'none'}")
+        boundary = params.get("boundary")
+        if not boundary:
+            raise HTTPBadRequest(text="multipart body without a boundary")
+        return MultipartReader(self._content, boundary)
+
     async def post(self) -> MultiDictProxy[str | FileField]:
         """The form of a urlencoded or ``multipart/form-data`` body; empty otherwise.
 
         Values are ``str``, or ``FileField`` for uploaded files (held in memory: the
-        whole body is read first, under ``client_max_size``). Later calls return the same
-        form. Raises what ``read`` raises, and ``HTTPBadRequest`` for a multipart body
-        without a boundary or not following the syntax.
+        whole body is read first, under ``client_max_size``; ``multipart()`` streams
+        instead). Later calls return the same form. Raises what ``read`` raises, and
+        ``HTTPBadRequest`` for a multipart body without a boundary or not following
+        the syntax.
         """
         if self._post is None:
             ctype, params = parse_content_type(self._headers.get("Content-Type", ""))
@@ -412,14 +448,38 @@ class Request(ContentHeaders, MutableMapping[str, Any]):
                 boundary = params.get("boundary")
                 if not boundary:
                     raise HTTPBadRequest(text="multipart body without a boundary")
-                try:
-                    form = parse_form_data(
-                        await self.read(), boundary, params.get("charset", "utf-8")
-                    )
-                except (MultipartError, UnicodeDecodeError) as exc:
-                    raise HTTPBadRequest(text=f"malformed multipart body: {exc}") from None
+                body = StreamReader()  # the bounded body, parsed as a stream
+                body.feed_data(await self.read())
+                body.feed_eof()
+                charset = params.get("charset", "utf-8")
+                async for part in MultipartReader(body, boundary):
+                    await _add_field(form, part, charset)
             self._post = MultiDictProxy(form)
         return self._post
+
+
+async def _add_field(form: MultiDict[str | FileField], part: BodyPart, charset: str) -> None:
+    """A part of a form as ``post()`` gives it: a ``str``, or a ``FileField``."""
+    if part.name is None:
+        raise HTTPBadRequest(text="malformed multipart body: a part without a name")
+    if part.filename is None:
+        form.add(part.name, await part.text(charset))
+        return
+    content = await part.read()
+    form.add(
+        part.name,
+        FileField(
+            name=part.name,
+            filename=part.filename,
+            file=io.BytesIO(content),
+            content_type=part.headers.get("Content-Type", "application/octet-stream"),
+            headers=part.headers,
+        ),
+    )
+
+
+def _too_large(limit: int) -> HTTPRequestEntityTooLarge:
+    return HTTPRequestEntityTooLarge(text=f"413: the body exceeds the limit of {limit} bytes")
 
 
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"

@@ -31,7 +31,7 @@ from tidewire.server.app import Application
 from tidewire.server.exceptions import HTTPForbidden
 from tidewire.server.middleware import Handler
 from tidewire.server.request import Request
-from tidewire.server.response import Response, StreamResponse
+from tidewire.server.response import Response, StreamResponse, add_vary
 
 __all__ = ["CorsConfig", "setup"]
 
@@ -125,7 +125,7 @@ def setup(
         if response.status == 101:  # a WebSocket: origin_check decides, not CORS
             return
         if config.origins != ANY:
-            _vary_origin(response)
+            add_vary(response.headers, "Origin")  # caches keep one answer per origin
         if origin is None or not config.allows_origin(origin):
             return
         out = response.headers
@@ -138,15 +138,6 @@ def setup(
     app.middlewares = (preflight, *app.middlewares)
     app.on_response_prepare.append(mark)
     return config
-
-
-def _vary_origin(response: StreamResponse) -> None:
-    """Caches must not give one origin's answer to another."""
-    vary = response.headers.get("Vary")
-    if vary is None:
-        response.headers["Vary"] = "Origin"
-    elif "origin" not in (v.strip().lower() for v in vary.split(",")):
-        response.headers["Vary"] = f"{vary}, Origin"
 
 
 def _answer_preflight(config: CorsConfig, request: Request) -> Response:

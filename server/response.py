@@ -12,6 +12,7 @@ import json
 import mimetypes
 import os
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from email.utils import formatdate, parsedate_to_datetime
 from http.cookies import SimpleCookie
@@ -31,6 +32,7 @@ from tidewire.protocol.http import (
     ContentHeaders,
     build_head,
     encode_chunk,
+    header_tokens,
     reason_phrase,
 )
 
@@ -56,6 +58,40 @@ def http_date() -> str:
         _date_second = now
         _date_value = formatdate(now, usegmt=True)
     return _date_value
+
+
+def add_vary(headers: CIMultiDict[str], name: str) -> None:
+    """Name ``name`` in ``Vary`` (once): caches must keep one answer per value of that
+    request header."""
+    vary = headers.get("Vary")
+    if vary is None:
+        headers["Vary"] = name
+    elif name.lower() not in (v.strip().lower() for v in vary.split(",")):
+        headers["Vary"] = f"{vary}, {name}"
+
+
+def preferred_coding(headers: Any, offered: Iterable[str]) -> str | None:
+    """The coding of ``offered`` (in our order of preference) that the request's
+    ``Accept-Encoding`` ranks highest, or None when it accepts none of them
+    (``q=0``, or not named and no ``*``)."""
+    ranks: dict[str, float] = {}
+    for token in header_tokens(headers, "Accept-Encoding"):
+        coding, _, params = token.partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        ranks[coding.strip()] = quality
+    best, best_rank = None, 0.0
+    for coding in offered:
+        rank = ranks.get(coding, ranks.get("*", 0.0))
+        if rank > best_rank:
+            best, best_rank = coding, rank
+    return best
 
 
 class StreamResponse(ContentHeaders):
@@ -96,6 +132,8 @@ class StreamResponse(ContentHeaders):
         self._request: Request | None = None
         self._omit_body = False
         self._eof = False
+        self._compression: str | None = None  # "gzip", "deflate" or "auto"
+        self._compressor: Any = None  # a zlib compressobj once the head chose a coding
 
     # -- status line and headers -------------------------------------------------
 
@@ -141,6 +179,47 @@ class StreamResponse(ContentHeaders):
         """Force chunked framing even if a length is known (HTTP/1.1 peers only)."""
         self._check_not_prepared()
         self._chunked = True
+
+    def enable_compression(self, force: str | None = None) -> None:
+        """Compress the body with gzip or deflate, whichever the request's
+        ``Accept-Encoding`` prefers (``force="gzip"`` or ``"deflate"``: that one,
+        whatever the client said).
+
+        Decided when the head goes out: a response with a ``Content-Encoding``
+        already, one without a body (1xx, 204, 304), a 206 range, and a client that
+        accepts neither coding are sent as they are; ``Vary: Accept-Encoding`` is
+        added either way. A ``Response`` is compressed whole and keeps a
+        ``Content-Length``; a ``StreamResponse`` compresses each ``write`` as it goes
+        and flushes it (so a stream of events still arrives event by event), framed
+        chunked. Raises ``ValueError`` for another coding, ``RuntimeError`` after
+        ``prepare()``.
+        """
+        self._check_not_prepared()
+        coding = str(getattr(force, "value", force)) if force is not None else "auto"
+        if coding not in ("auto", "gzip", "deflate"):
+            raise ValueError(f"compression is gzip or deflate, not {coding!r}")
+        self._compression = coding
+
+    def _start_compression(self, request: Request) -> None:
+        """Choose the coding as the head is about to go out (see ``enable_compression``)."""
+        headers = self._headers
+        status = self._status
+        if status < 200 or status in (204, 206, 304) or "Content-Encoding" in headers:
+            return
+        add_vary(headers, "Accept-Encoding")
+        coding = self._compression
+        if coding == "auto":
+            coding = preferred_coding(request.headers, ("gzip", "deflate"))
+        if coding is None:
+            return
+        headers["Content-Encoding"] = coding
+        headers.popall("Content-Length", None)
+        self._compressor = zlib.compressobj(6, zlib.DEFLATED, 31 if coding == "gzip" else 15)
+        self._compress_body()
+
+    def _compress_body(self) -> None:
+        """A body known in full is compressed now (``Response``); a stream as it goes."""
+        self.content_length = None
 
     @property
     def keep_alive(self) -> bool | None:
@@ -237,6 +316,8 @@ class StreamResponse(ContentHeaders):
 
     def _start(self, request: Request) -> bytes:
         """Mark the response prepared for ``request`` and return its head."""
+        if self._compression is not None:
+            self._start_compression(request)
         head = self._head_for(request.method, request.version_minor, request.keep_alive)
         self._request = request  # only once the head exists: a failed one sent nothing
         (request._origin or request)._response = self  # a clone's answers the original
@@ -298,6 +379,8 @@ class StreamResponse(ContentHeaders):
             raise RuntimeError("write() after write_eof()")
         if self._omit_body or not data:
             return
+        if self._compressor is not None:
+            data = self._compressor.compress(data) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
         protocol = request.protocol
         protocol.write(encode_chunk(bytes(data)) if self._chunked else data)
         if protocol.writing_paused:
@@ -318,6 +401,10 @@ class StreamResponse(ContentHeaders):
         if request is None:
             raise RuntimeError("call prepare() before write_eof()")
         self._eof = True
+        if self._compressor is not None and not self._omit_body:
+            tail = self._compressor.flush()  # the end of the compressed stream
+            self._compressor = None
+            request.protocol.write(encode_chunk(tail) if self._chunked else tail)
         if self._chunked and not self._omit_body:
             request.protocol.write(LAST_CHUNK)
 
@@ -337,8 +424,8 @@ class Response(StreamResponse):
     content_type="image/png")``. ``text`` is encoded with ``charset`` (UTF-8 by
     default) and makes the type ``text/plain`` unless ``content_type`` says otherwise;
     ``body`` (bytes-like) defaults to ``application/octet-stream`` when it has no
-    ``Content-Type`` header. Passing both raises ``ValueError``. There is no
-    ``enable_compression()``: responses are sent as given.
+    ``Content-Type`` header. Passing both raises ``ValueError``. ``enable_compression()``
+    compresses the whole body when the head goes out.
     """
 
     def __init__(
@@ -397,6 +484,10 @@ class Response(StreamResponse):
 
     def _body_length(self) -> int | None:
         return len(self._body)
+
+    def _compress_body(self) -> None:
+        self._body = self._compressor.compress(self._body) + self._compressor.flush()
+        self._compressor = None  # done: write_eof sends the body as it is now
 
     async def write_eof(self, data: BodyBytes = b"") -> None:
         """Send the body, then ``data``, and end the response; the server calls it for a
@@ -464,7 +555,10 @@ class FileResponse(StreamResponse):
     file's, and with ``etag`` (the default) an ``ETag`` from its modification time and
     size is sent and matched against ``If-None-Match`` (304 when it matches;
     ``If-Modified-Since`` is honoured too). Over TLS, or where the loop has no
-    ``sendfile``, the file is sent in reads of ``chunk_size`` bytes.
+    ``sendfile``, the file is sent in reads of ``chunk_size`` bytes. A client that
+    accepts gzip is sent ``name.gz`` when it lies beside the file (compressed ahead of
+    time, say at build time), with ``Content-Encoding: gzip`` and the type of the
+    file itself.
 
     A single ``Range: bytes=...`` is answered with 206 (or 416 when unsatisfiable); a
     multi-range request gets the whole file, which RFC 9110 allows.
@@ -496,8 +590,11 @@ class FileResponse(StreamResponse):
         if self.prepared:
             return
         loop = asyncio.get_running_loop()
+        gzip_ok = "Content-Encoding" not in self._headers and (
+            preferred_coding(request.headers, ("gzip",)) is not None
+        )
         try:
-            handle, st = await loop.run_in_executor(None, self._open)
+            handle, st, coding = await loop.run_in_executor(None, self._open, gzip_ok)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             self._set_error(404)
             await super().prepare(request)
@@ -506,21 +603,31 @@ class FileResponse(StreamResponse):
             self._set_error(403)
             await super().prepare(request)
             return
+        if coding is not None:
+            self._headers["Content-Encoding"] = coding
+            add_vary(self._headers, "Accept-Encoding")
         try:
             await self._send_file(request, handle, st)
         finally:
             await loop.run_in_executor(None, handle.close)
 
-    def _open(self) -> tuple[BinaryIO, os.stat_result]:
-        handle = self._path.open("rb")
+    def _open(self, gzip_ok: bool) -> tuple[BinaryIO, os.stat_result, str | None]:
+        """The file, or its gzip-compressed copy beside it (``name.gz``) for a client
+        that accepts gzip; with the coding served (None: the file as it is)."""
+        if not os.path.isfile(self._path):  # missing, or a directory: 404 either way
+            raise FileNotFoundError(str(self._path))
+        path, coding = self._path, None
+        if gzip_ok:
+            packed = self._path.with_name(self._path.name + ".gz")
+            if packed.is_file():
+                path, coding = packed, "gzip"
+        handle = path.open("rb")
         try:
             st = os.fstat(handle.fileno())
-            if not os.path.isfile(self._path):
-                raise IsADirectoryError(str(self._path))
         except BaseException:
             handle.close()
             raise
-        return handle, st
+        return handle, st, coding
 
     def _set_error(self, status: int) -> None:
         self.set_status(status)
@@ -572,7 +679,8 @@ class FileResponse(StreamResponse):
         protocol = request.protocol
         transport = protocol.transport
         loop = asyncio.get_running_loop()
-        if transport is not None and transport.get_extra_info("sslcontext") is None:
+        plain = self._compressor is None  # sendfile would skip enable_compression()
+        if plain and transport is not None and transport.get_extra_info("sslcontext") is None:
             try:
                 await protocol.drain()
                 await loop.sendfile(transport, handle, start, length)

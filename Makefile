@@ -57,7 +57,7 @@ demo: install
 	$(BIN)/python demos/chat/app.py --host 127.0.0.1 --port 8080
 
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-3.* build *.egg-info reports

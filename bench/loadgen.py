@@ -18,6 +18,7 @@ import resource
 import struct
 import sys
 import time
+import zlib
 from typing import Any
 
 HOST = "127.0.0.1"
@@ -88,6 +89,9 @@ class Client(asyncio.Protocol):
         self.received = 0
         self.counted = 0
         self.outstanding = 0
+        self.crc: int | None = None  # a CRC of what arrives, once set to 0
+        self.delays: list[float] | None = None  # how long messages took, once set to []
+        self.pending = b""  # the start of a frame whose delay is not known yet
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -106,6 +110,10 @@ class Client(asyncio.Protocol):
             data = rest
             if not data:
                 return
+        if self.crc is not None:
+            self.crc = zlib.crc32(data, self.crc)
+            if self.delays is not None:
+                self.time(data)
         self.received += len(data)
         done = self.received // self.frame_len - self.counted
         if done:
@@ -115,6 +123,17 @@ class Client(asyncio.Protocol):
                 self.send(done)
             else:
                 self.outstanding -= done
+
+    def time(self, data: bytes) -> None:
+        """Note how long each message took: its payload carries its send time
+        (``perf_counter``, this process's clock) after its number and a space."""
+        arrived = time.perf_counter()
+        self.pending += data
+        n = len(self.pending) // self.frame_len
+        for i in range(n):
+            payload = self.pending[i * self.frame_len + 2 : (i + 1) * self.frame_len]
+            self.delays.append(arrived - float(payload[11:].rstrip(b"p")))  # type: ignore[union-attr]
+        self.pending = self.pending[n * self.frame_len :]
 
     def send(self, n: int) -> None:
         assert self.transport is not None
@@ -213,38 +232,132 @@ async def handshakes(port: int, concurrency: int, duration: float) -> dict[str, 
     return {"rate": totals.count / (time.perf_counter() - start)}
 
 
-async def fanout(
-    port: int, receivers: int, size: int, batch: int, duration: float
-) -> dict[str, Any]:
-    """Deliveries per second: one sender publishes, ``receivers`` room members receive.
+class Room:
+    """Members of ``/room`` split evenly over ``ports`` (one server process each) and a
+    sender on the first, which publishes numbered messages of ``size`` bytes.
 
-    The sender publishes ``batch`` messages and waits until every member has them all.
+    Every member keeps a CRC of all that reaches it after joining, and ``check``
+    compares it with the CRC of every published message framed once, in order: a
+    message lost, duplicated, reordered or altered at any member fails the run.
     """
-    totals = Totals()
-    members = await connect_many(receivers, port, "/room", Totals(), 8)  # b"\x81\x06joined"
-    join = frame(0x1, b"join")
-    for member in members:
-        member.outstanding = 1
-        assert member.transport is not None
-        member.transport.write(join)
-    while any(m.counted < 1 for m in members):
-        await asyncio.sleep(0.01)
-    frame_len = server_frame_len(size)
-    for member in members:  # from here on they count published messages
-        member.totals, member.frame_len, member.received, member.counted = totals, frame_len, 0, 0
-    sender = await connect(port, "/room", Totals(), 1)
-    assert sender.transport is not None
-    publish = frame(0x1, b"p" * size) * batch
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.frame_len = server_frame_len(size)
+        self.totals = Totals()
+        self.members: list[Client] = []
+        self.far: list[Client] = []  # the members on other processes than the sender's
+        self.sender: Client | None = None
+        self.published = 0
+        self.crc = 0
+
+    async def join(self, ports: list[int], receivers: int) -> None:
+        """``receivers`` members, then the sender."""
+        for i, port in enumerate(ports):
+            count = receivers // len(ports) + (i < receivers % len(ports))
+            # each first receives b"\x81\x06joined"
+            joined = await connect_many(count, port, "/room", Totals(), 8)
+            self.members += joined
+            if i:
+                self.far += joined
+        join = frame(0x1, b"join")
+        for member in self.members:
+            assert member.transport is not None
+            member.transport.write(join)
+        while any(m.counted < 1 for m in self.members):
+            await asyncio.sleep(0.01)
+        for member in self.members:  # from here on they count published messages
+            member.totals, member.frame_len = self.totals, self.frame_len
+            member.received, member.counted, member.crc = 0, 0, 0
+        self.sender = await connect(ports[0], "/room", Totals(), 1)
+
+    def message(self, payload: bytes = b"") -> bytes:
+        """The sender's frame of the next message: its number, ``payload``, padding."""
+        text = (b"%010d " % self.published + payload).ljust(self.size, b"p")
+        assert len(text) == self.size
+        self.published += 1
+        self.crc = zlib.crc32(frame(0x1, text, masked=False), self.crc)
+        return frame(0x1, text)
+
+    async def check(self) -> None:
+        """Every member has every message once, in order (or the run fails)."""
+        self.totals.reached = asyncio.Event()
+        self.totals.target = self.published * len(self.members)
+        if self.totals.count < self.totals.target:
+            await asyncio.wait_for(self.totals.reached.wait(), 30)
+        await asyncio.sleep(0.05)  # anything more would arrive meanwhile
+        wrong = sum(
+            m.received != self.published * self.frame_len or m.crc != self.crc for m in self.members
+        )
+        if wrong:
+            raise RuntimeError(f"{wrong} members did not get the {self.published} messages")
+
+    async def leave(self) -> None:
+        assert self.sender is not None
+        await asyncio.gather(self.sender.close(), *(m.close() for m in self.members))
+
+
+async def fanout(
+    ports: list[int], receivers: int, size: int, batch: int, duration: float, warmup: float = 0
+) -> dict[str, Any]:
+    """Deliveries per second: one sender publishes, ``receivers`` room members split
+    evenly over ``ports`` receive (see ``Room``).
+
+    The sender publishes ``batch`` messages and waits until every member has them all;
+    the first ``warmup`` seconds are not counted.
+    """
+    room = Room(size)
+    await room.join(ports, receivers)
+    assert room.sender is not None
+    totals = room.totals
     totals.reached = asyncio.Event()
-    start = time.perf_counter()
+    started = time.perf_counter()
+    start, start_count = started, 0
     while time.perf_counter() - start < duration:
+        if start == started and time.perf_counter() - started >= warmup:
+            start, start_count = time.perf_counter(), totals.count
         totals.reached.clear()
         totals.target = totals.count + batch * receivers
-        sender.transport.write(publish)
+        room.sender.transport.write(b"".join(room.message() for _ in range(batch)))
         await asyncio.wait_for(totals.reached.wait(), 30)
-    rate = totals.count / (time.perf_counter() - start)
-    await asyncio.gather(sender.close(), *(m.close() for m in members))
+    rate = (totals.count - start_count) / (time.perf_counter() - start)
+    await room.check()
+    await room.leave()
     return {"rate": rate}
+
+
+async def latency(
+    ports: list[int], receivers: int, size: int, rate: float, duration: float, warmup: float
+) -> dict[str, Any]:
+    """Publish-to-delivery latency, in ms: a sender on the first port publishes ``rate``
+    messages a second, each carrying its send time, and the members on the other ports
+    (the other server processes) note when each arrives. Returns the median and the
+    99th percentile of the messages sent after ``warmup`` seconds."""
+    room = Room(size)
+    await room.join(ports, receivers)
+    assert room.sender is not None and room.sender.transport is not None
+    probes = room.far
+    for probe in probes:
+        probe.delays = []
+    start = time.perf_counter()
+    skipped = 0
+    for i in range(round((warmup + duration) * rate)):
+        wait = start + i / rate - time.perf_counter()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        if i / rate < warmup:
+            skipped = i + 1
+        room.sender.transport.write(room.message(b"%.7f" % time.perf_counter()))
+    await room.check()
+    await room.leave()
+    delays = sorted(d for probe in probes for d in probe.delays[skipped:])  # type: ignore[index]
+    if not delays:
+        raise RuntimeError("no member on another process than the sender's")
+    return {
+        "p50": delays[len(delays) // 2] * 1e3,
+        "p99": delays[min(len(delays) - 1, len(delays) * 99 // 100)] * 1e3,
+        "samples": len(delays),
+    }
 
 
 class Holder:
@@ -272,6 +385,7 @@ COMMANDS = {
     "echo": echo,
     "handshakes": handshakes,
     "fanout": fanout,
+    "latency": latency,
     "hold": hold,
     "release": release,
 }

@@ -6,7 +6,9 @@ generator process (``bench/loadgen.py``, always on uvloop) drives them all alike
 runs of a row alternate between the servers, so a busy moment of the machine hits
 them all; each cell is the median of ``--runs`` runs and each ratio compares medians
 measured in the same run of this script. The client rows run each client library in
-its own process against one picows server.
+its own process against one picows server. The fan-out stage also runs the room across
+two server processes through Redis (a ``redis-server`` of its own, on a free port).
+``--only fanout,memory`` (say) runs only those stages.
 
 Output: a table on stdout, ``bench/results/latest.json`` and ``bench/ratios.png``;
 ``--save`` also writes ``bench/results.json`` (the copy the README quotes).
@@ -33,6 +35,9 @@ from typing import Any
 
 from clients import echo_duration
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from redis_support import RedisServer, find_redis_server
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 PY = sys.executable
@@ -51,6 +56,8 @@ ROOM_SCRIPTS = {
     "websockets": BENCH / "servers" / "websockets_server.py",
 }
 HELLO_SERVERS = ("tidewire", "aiohttp")
+REDIS_ROOMS = ("tidewire", "aiohttp")  # the room scripts that take --redis
+STAGES = ("echo", "handshakes", "hello", "fanout", "memory", "clients")
 
 # (label, message size, connections, messages in flight per connection)
 ECHO_ROWS = [
@@ -65,6 +72,12 @@ ECHO_ROWS = [
 ]
 IDLE_CONNECTIONS = 10_000
 RECEIVERS = 1000
+REDIS_PROCESSES = 2
+# Latency across processes: a sender on one, a member on each (timed on the other),
+# messages at a rate far below what either server can take.
+LATENCY_RECEIVERS = 2
+LATENCY_RATE = 500
+LATENCY_SECONDS = 2.0
 
 
 def free_port() -> int:
@@ -92,11 +105,15 @@ class Servers:
         self.logs = logs
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def start(self, script: Path, loop: str, name: str) -> tuple[int, int]:
+    def start(
+        self, script: Path, loop: str, name: str, redis: str | None = None
+    ) -> tuple[int, int]:
         port = free_port()
         args = [PY, str(script), "--host", "127.0.0.1", "--port", str(port)]
         if loop == "uvloop":
             args.append("--uvloop")
+        if redis is not None:
+            args += ["--redis", redis]
         env = {k: v for k, v in os.environ.items() if k != "TIDEWIRE_UVLOOP"}
         log = (self.logs / f"{name}-{loop}.log").open("ab")
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
@@ -166,8 +183,8 @@ class Table:
 
 
 def ratio(row: str, ours: float, theirs: float) -> float:
-    """How many times better tidewire is: memory is better when lower."""
-    if row.startswith("idle memory"):
+    """How many times better tidewire is: memory and latency are better when lower."""
+    if row.startswith(("idle memory", "latency")):
         return theirs / ours
     return ours / theirs
 
@@ -180,50 +197,84 @@ def stage(name: str) -> Iterator[None]:
     print(f"   {name}: {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
 
 
-def bench_server_rows(table: Table, gen: LoadGen, servers: Servers, loop: str, a: Any) -> None:
-    ports = {name: servers.start(script, loop, name)[0] for name, script in SERVER_SCRIPTS.items()}
-    with stage(f"echo ({loop})"):
-        for label, size, conns, window in ECHO_ROWS:
-            duration = echo_duration(a.duration, size)
+def bench_server_rows(
+    table: Table, gen: LoadGen, servers: Servers, loop: str, a: Any, redis: str | None
+) -> None:
+    if {"echo", "handshakes", "hello"} & a.stages:
+        ports = {
+            name: servers.start(script, loop, name)[0] for name, script in SERVER_SCRIPTS.items()
+        }
+    if "echo" in a.stages:
+        with stage(f"echo ({loop})"):
+            for label, size, conns, window in ECHO_ROWS:
+                duration = echo_duration(a.duration, size)
+                for _ in range(a.runs):
+                    for name, port in ports.items():
+                        args = dict(size=size, conns=conns, window=window, warmup=a.warmup)
+                        rate = gen("echo", port=port, duration=duration, **args)["rate"]
+                        table.add(loop, label, name, rate, "msg/s")
+    if "handshakes" in a.stages:
+        with stage(f"handshakes ({loop})"):
             for _ in range(a.runs):
                 for name, port in ports.items():
-                    args = dict(size=size, conns=conns, window=window, warmup=a.warmup)
-                    rate = gen("echo", port=port, duration=duration, **args)["rate"]
-                    table.add(loop, label, name, rate, "msg/s")
-    with stage(f"handshakes ({loop})"):
-        for _ in range(a.runs):
-            for name, port in ports.items():
-                rate = gen("handshakes", port=port, concurrency=8, duration=a.duration)["rate"]
-                table.add(loop, "handshakes", name, rate, "/s")
-    with stage(f"HTTP hello ({loop})"):
-        for _ in range(a.runs):
-            for name in HELLO_SERVERS:
-                table.add(loop, "HTTP hello", name, hello_rate(ports[name], a.duration), "req/s")
+                    rate = gen("handshakes", port=port, concurrency=8, duration=a.duration)["rate"]
+                    table.add(loop, "handshakes", name, rate, "/s")
+    if "hello" in a.stages:
+        with stage(f"HTTP hello ({loop})"):
+            for _ in range(a.runs):
+                for name in HELLO_SERVERS:
+                    rate = hello_rate(ports[name], a.duration)
+                    table.add(loop, "HTTP hello", name, rate, "req/s")
     servers.stop()
-    with stage(f"fan-out ({loop})"):
-        rooms = {
-            name: servers.start(script, loop, name)[0] for name, script in ROOM_SCRIPTS.items()
-        }
-        for _ in range(a.runs):
-            for name, port in rooms.items():
-                args = dict(receivers=RECEIVERS, size=32, batch=20, duration=a.duration)
-                table.add(
-                    loop, "fan-out 1000", name, gen("fanout", port=port, **args)["rate"], "/s"
-                )
-        servers.stop()
-    with stage(f"idle memory ({loop})"):
-        for name, script in SERVER_SCRIPTS.items():
-            port, pid = servers.start(script, loop, name)
-            gen("hold", port=port, count=200)  # warm up: first allocations, imports
-            gen("release")
-            time.sleep(0.3)
-            before = rss_kib(pid)
-            gen("hold", port=port, count=IDLE_CONNECTIONS)
-            time.sleep(0.5)
-            per_conn = (rss_kib(pid) - before) * 1024 / IDLE_CONNECTIONS
-            gen("release")
-            servers.stop(pid)
-            table.add(loop, "idle memory", name, per_conn, "B/conn")
+    if "fanout" in a.stages:
+        assert redis is not None
+        with stage(f"fan-out ({loop})"):
+            bench_room_rows(table, gen, servers, loop, a, redis)
+            servers.stop()
+    if "memory" in a.stages:
+        with stage(f"idle memory ({loop})"):
+            for name, script in SERVER_SCRIPTS.items():
+                port, pid = servers.start(script, loop, name)
+                gen("hold", port=port, count=200)  # warm up: first allocations, imports
+                gen("release")
+                time.sleep(0.3)
+                before = rss_kib(pid)
+                gen("hold", port=port, count=IDLE_CONNECTIONS)
+                time.sleep(0.5)
+                per_conn = (rss_kib(pid) - before) * 1024 / IDLE_CONNECTIONS
+                gen("release")
+                servers.stop(pid)
+                table.add(loop, "idle memory", name, per_conn, "B/conn")
+
+
+def bench_room_rows(
+    table: Table, gen: LoadGen, servers: Servers, loop: str, a: Any, redis: str
+) -> None:
+    """A room of 1,000 in one process, and split over processes through Redis; then
+    the latency from a sender on one of those processes to a member on the other."""
+    rooms = {name: [servers.start(script, loop, name)[0]] for name, script in ROOM_SCRIPTS.items()}
+    spread = {
+        name: [
+            servers.start(ROOM_SCRIPTS[name], loop, f"{name}-redis{i}", redis)[0]
+            for i in range(REDIS_PROCESSES)
+        ]
+        for name in REDIS_ROOMS
+    }
+    # (row, servers, measured for how many times --duration): single runs through
+    # Redis swing by 2x on a busy machine, a longer one steadies them
+    cells = [("fan-out 1000", rooms, 1), ("fan-out 1000 via Redis", spread, 3)]
+    for _ in range(a.runs):
+        for label, impls, longer in cells:
+            for name, ports in impls.items():
+                args = dict(receivers=RECEIVERS, size=32, batch=20, duration=a.duration * longer)
+                rate = gen("fanout", ports=ports, warmup=a.warmup, **args)["rate"]
+                table.add(loop, label, name, rate, "/s")
+    for _ in range(a.runs):
+        for name, ports in spread.items():
+            args = dict(receivers=LATENCY_RECEIVERS, size=32, rate=LATENCY_RATE)
+            got = gen("latency", ports=ports, duration=LATENCY_SECONDS, warmup=a.warmup, **args)
+            for quantile in ("p50", "p99"):
+                table.add(loop, f"latency via Redis {quantile}", name, got[quantile], "ms")
 
 
 def install_wrk() -> str:
@@ -273,6 +324,8 @@ def bench_client_rows(table: Table, servers: Servers, a: Any) -> None:
 def format_value(value: float, unit: str) -> str:
     if unit == "B/conn":
         return f"{value / 1024:.1f} KiB"
+    if unit == "ms":
+        return f"{value:.2f}"
     if value >= 1e6:
         return f"{value / 1e6:.2f}M"
     if value >= 1e4:
@@ -319,7 +372,8 @@ def draw_chart(medians: dict[str, dict[str, dict[str, float]]], path: Path) -> N
     import matplotlib.pyplot as plt
     from matplotlib.ticker import NullFormatter
 
-    fig, axes = plt.subplots(1, len(medians), figsize=(14, 9), sharey=True)
+    fig, grid = plt.subplots(1, len(medians), figsize=(14, 9), sharey=True, squeeze=False)
+    axes = grid[0]
     for ax, (loop, rows) in zip(axes, medians.items(), strict=True):
         labels = list(rows)
         for i, peer in enumerate(PEERS):
@@ -347,8 +401,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=0.2, help="seconds before measuring")
     parser.add_argument("--loops", default=",".join(LOOPS), help="uvloop,asyncio")
     parser.add_argument("--no-clients", action="store_true", help="skip the client rows")
+    parser.add_argument(
+        "--only",
+        help=f"run only these stages, of {','.join(STAGES)} (the chart then goes to results/)",
+    )
     parser.add_argument("--save", action="store_true", help="also write bench/results.json")
     a = parser.parse_args()
+    a.stages = set(a.only.split(",") if a.only else STAGES)
+    if a.no_clients:
+        a.stages.discard("clients")
+    if a.stages - set(STAGES):
+        raise SystemExit(f"unknown stages {sorted(a.stages - set(STAGES))}: pick of {STAGES}")
 
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard < IDLE_CONNECTIONS + 1000:
@@ -361,15 +424,18 @@ def main() -> None:
     load_before = os.getloadavg()
     table = Table()
     servers = Servers(logs)
+    redis = start_redis() if "fanout" in a.stages else None
     gen = LoadGen()
     try:
         for loop in a.loops.split(","):
-            bench_server_rows(table, gen, servers, loop, a)
-        if not a.no_clients:
+            bench_server_rows(table, gen, servers, loop, a, redis and redis.url)
+        if "clients" in a.stages:
             bench_client_rows(table, servers, a)
     finally:
         servers.stop()
         gen.close()
+        if redis is not None:
+            redis.close()
     medians = table.medians()
     from tidewire.protocol.frames import HAS_SPEEDUPS
 
@@ -403,7 +469,7 @@ def main() -> None:
     (results / "latest.json").write_text(text)
     if a.save:
         (BENCH / "results.json").write_text(text)
-    draw_chart(medians, BENCH / "ratios.png")
+    draw_chart(medians, results / "ratios.png" if a.only else BENCH / "ratios.png")
     print(render(medians, table.units))
     print(
         f"\n{report['machine']['cpu']}, {os.cpu_count()} cores, Python "
@@ -411,6 +477,16 @@ def main() -> None:
         f"median of {a.runs} runs; load {load_before[0]:.2f} -> {os.getloadavg()[0]:.2f}; "
         f"took {report['elapsed_s']} s"
     )
+
+
+def start_redis() -> RedisServer:
+    """Debian's redis-server (installed when missing and we may), on a free port."""
+    binary, why = find_redis_server()
+    if binary is None:
+        raise SystemExit(f"redis-server is needed for the fan-out rows: {why}")
+    redis = RedisServer(binary)
+    redis.start()
+    return redis
 
 
 def cpu_model() -> str:

@@ -1,6 +1,8 @@
-"""tidewire's broadcast room at /room for the fan-out row (the echo, hello and
+"""tidewire's broadcast room at /room for the fan-out rows (the echo, hello and
 handshake rows run ``demos/echo.py`` itself): members subscribe to the server's
-``Hub``, which frames a message once and writes the same bytes to every member."""
+``Hub``, which frames a message once and writes the same bytes to every member.
+With ``--redis URL`` the hub is on ``RedisBackend``, so the room spans every process
+started with that URL; without it, the hub is in memory (this process only)."""
 
 from __future__ import annotations
 
@@ -8,15 +10,24 @@ import sys
 from pathlib import Path
 
 from tidewire.protocol import WSMsgType
-from tidewire.server import Application, AppRunner, Hub, Request, TCPSite, WebSocketResponse
+from tidewire.server import (
+    Application,
+    AppRunner,
+    Hub,
+    RedisBackend,
+    Request,
+    TCPSite,
+    WebSocketResponse,
+)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from launch import run_server
 
-hub = Hub()
-
 
 async def room(request: Request) -> WebSocketResponse:
+    """A "join" puts the socket in the room (answered "joined"); anything else is
+    published to every member."""
+    hub: Hub = request.app["hub"]
     ws = WebSocketResponse(compress=False)
     await ws.prepare(request)
     try:
@@ -33,8 +44,11 @@ async def room(request: Request) -> WebSocketResponse:
     return ws
 
 
-async def serve(host: str, port: int) -> AppRunner:
+async def serve(host: str, port: int, redis: str | None = None) -> AppRunner:
+    hub = Hub(RedisBackend(redis, prefix="tidewire-bench:")) if redis else Hub()
+    await hub.start()
     app = Application()
+    app["hub"] = hub
     app.router.add_get("/room", room)
     runner = AppRunner(app)
     await runner.setup()

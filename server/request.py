@@ -149,7 +149,7 @@ class Request(ContentHeaders, MutableMapping[str, Any]):
         )
         clone._match_info = self._match_info
         clone._read_bytes, clone._post = self._read_bytes, self._post
-        clone._state = dict(self._state) if self._state else None
+        clone._state = self._ensure_state()
         clone._scheme = self._scheme if scheme is None else scheme
         clone._host = self._host if host is None else host
         clone._remote = self._remote if remote is None else remote

@@ -9,7 +9,8 @@ running event loop. ``WebSocketResponse`` turns a request into a WebSocket, and 
 publishes messages to many of them, in one process or (``RedisBackend``) across several.
 The ``HTTPException`` family (``HTTPNotFound``, ...) are responses a handler raises.
 ``tidewire.server.testing`` and the pytest fixtures ``tw_client`` and ``tw_server`` test
-an application over a real socket.
+an application over a real socket. ``GunicornWorker`` and ``GunicornUVLoopWorker`` run
+it under gunicorn, and ``python -m tidewire.server MODULE:FACTORY`` from the command line.
 """
 
 from tidewire.protocol import WSCloseCode, WSMessage, WSMsgType
@@ -41,7 +42,7 @@ from tidewire.server.router import (
     static,
     view,
 )
-from tidewire.server.runner import AppRunner, TCPSite, run_app
+from tidewire.server.runner import AppRunner, SockSite, TCPSite, run_app
 from tidewire.server.streams import StreamReader
 from tidewire.server.websocket import OriginCheck, WebSocketReady, WebSocketResponse
 
@@ -68,6 +69,7 @@ __all__ = [  # noqa: PLE0604
     "RouteTableDef",
     "Server",
     "Signal",
+    "SockSite",
     "StreamReader",
     "StreamResponse",
     "TCPSite",
@@ -97,3 +99,26 @@ __all__ = [  # noqa: PLE0604
     "run_app",
     *_exceptions_all,
 ]
+
+
+# The gunicorn worker classes, for ``--worker-class tidewire.server.GunicornWorker``: not in
+# __all__ and imported on first use, since gunicorn is an optional dependency.
+_WORKERS = ("GunicornWorker", "GunicornUVLoopWorker")
+
+
+def __getattr__(name: str) -> object:
+    """Import ``server/worker.py`` when a worker class is first asked for, so that
+    ``import tidewire.server`` works without gunicorn installed; without it, the
+    ``ImportError`` says which extra to install."""
+    if name not in _WORKERS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        from tidewire.server import worker  # noqa: PLC0415
+    except ImportError as exc:
+        if exc.name is None or exc.name.partition(".")[0] != "gunicorn":
+            raise
+        raise ImportError(
+            f"tidewire.server.{name} needs gunicorn: pip install 'tidewire[gunicorn]'",
+            name="gunicorn",
+        ) from exc
+    return getattr(worker, name)

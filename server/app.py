@@ -213,6 +213,12 @@ class Application(MutableMapping["str | AppKey[Any]", Any]):
     def __repr__(self) -> str:
         return f"<Application {len(self.router)} resources>"
 
+    def __call__(self) -> Application:
+        """The application itself: gunicorn refuses an application object that is not
+        callable, so ``gunicorn module:app --worker-class tidewire.server.GunicornWorker``
+        needs this to accept an ``Application`` as well as a factory of one."""
+        return self
+
     # -- composition ---------------------------------------------------------------
 
     def add_routes(self, routes: Iterable[Any]) -> None:

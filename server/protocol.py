@@ -58,6 +58,11 @@ logger = logging.getLogger("tidewire.server")
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _LINGER = 2.0
 """Seconds a connection closed after an error keeps discarding what the client sends."""
+_ARRIVING = 0.25
+"""Seconds a connection that turned idle just before a shutdown (accepted, or done with
+its last answer) may still send its next request: it may be on its way already, and
+closing with it unread resets the connection instead of answering it. Restarting
+gunicorn workers (HUP, ``max_requests``) meets this on every busy server."""
 
 
 class UpgradedConnection(Protocol):
@@ -151,6 +156,9 @@ class Server:
         """Close upgraded connections (1001) and idle ones, give running handlers up to
         ``timeout`` seconds, then cancel what is left and close every connection.
 
+        A connection idle for less than ``_ARRIVING`` seconds is given the rest of that
+        moment to send a request before it is closed as idle.
+
         ``AppRunner.cleanup`` calls it; it never raises for a connection that fails to
         close (that is logged).
         """
@@ -170,6 +178,10 @@ class Server:
                     logger.warning(
                         "closing an upgraded connection failed", exc_info=task.exception()
                     )
+        latest = max((conn._idle_since for conn in self.connections), default=0.0)
+        wait = min(latest + _ARRIVING - loop.time(), deadline - loop.time())
+        if wait > 0:  # a request may be on its way: answered, with "Connection: close"
+            await asyncio.sleep(wait)
         for conn in list(self.connections):
             conn.close_if_idle()
         tasks = [conn.task for conn in self.connections if conn.task is not None]

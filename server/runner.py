@@ -1,5 +1,9 @@
 """Running an application: ``AppRunner`` + ``TCPSite`` for embedding, ``run_app`` for scripts.
 
+``SockSite`` serves a socket that is already listening (one gunicorn or systemd hands
+over); the gunicorn workers (``worker.py``) and ``python -m tidewire.server`` go through
+the same ``AppRunner`` start and stop as everything here, so there is one shutdown path.
+
 Shutdown order (``AppRunner.cleanup``): stop listening; ``on_shutdown``; close upgraded
 connections (WebSockets) with 1001 and idle keep-alive connections; give running
 handlers up to ``shutdown_timeout`` seconds, then cancel them; close what is left; then
@@ -10,17 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import signal
+import socket
 import ssl
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from tidewire.server.app import Application
 from tidewire.server.protocol import Limits, Server
 
-__all__ = ["AppRunner", "TCPSite", "run_app"]
+__all__ = ["AppRunner", "BaseSite", "SockSite", "TCPSite", "run_app"]
 
 
 class AppRunner:
@@ -46,7 +52,7 @@ class AppRunner:
         self.shutdown_timeout = shutdown_timeout
         self._limits = Limits(**limits)
         self._server: Server | None = None
-        self._sites: list[TCPSite] = []
+        self._sites: list[BaseSite] = []
 
     @property
     def server(self) -> Server:
@@ -57,7 +63,7 @@ class AppRunner:
         return self._server
 
     @property
-    def sites(self) -> tuple[TCPSite, ...]:
+    def sites(self) -> tuple[BaseSite, ...]:
         """The started sites, not yet stopped."""
         return tuple(self._sites)
 
@@ -92,7 +98,55 @@ class AppRunner:
             await self.app.cleanup()
 
 
-class TCPSite:
+class BaseSite:
+    """What every site does: listen with the runner's protocol factory on ``start()``,
+    stop accepting on ``stop()``; the subclasses say where (``_create_server``).
+
+    One base so that ``TCPSite`` and ``SockSite`` start and stop the same way, and the
+    runner stops either kind the same way at shutdown.
+    """
+
+    def __init__(
+        self, runner: AppRunner, *, ssl_context: ssl.SSLContext | None, backlog: int
+    ) -> None:
+        self._runner = runner
+        self._ssl_context = ssl_context
+        self._backlog = backlog
+        self._server: asyncio.Server | None = None
+
+    async def _create_server(self, loop: asyncio.AbstractEventLoop) -> asyncio.Server:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        """Listen; raises ``OSError`` when the address cannot be bound (in use, say) and
+        ``RuntimeError`` when the runner is not set up."""
+        self._server = await self._create_server(asyncio.get_running_loop())
+        self._runner._sites.append(self)
+
+    async def stop(self) -> None:
+        """Stop accepting; open connections are the runner's to close."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        if self in self._runner._sites:
+            self._runner._sites.remove(self)
+
+    @property
+    def sockets(self) -> tuple[Any, ...]:
+        """The listening sockets; empty before ``start()`` and after ``stop()``."""
+        return tuple(self._server.sockets) if self._server is not None else ()
+
+    @property
+    def name(self) -> str:
+        """The site's base URL, for logs."""
+        raise NotImplementedError
+
+    @property
+    def _scheme(self) -> str:
+        return "https" if self._ssl_context else "http"
+
+
+class TCPSite(BaseSite):
     """A listening TCP socket serving the runner's application, after ``start()``.
 
     ``host`` is an address or name, a list of them, or ``None`` for every interface;
@@ -113,20 +167,14 @@ class TCPSite:
         reuse_address: bool | None = None,
         reuse_port: bool | None = None,
     ) -> None:
-        self._runner = runner
+        super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         self._host = host
         self._port = port
-        self._ssl_context = ssl_context
-        self._backlog = backlog
         self._reuse_address = reuse_address
         self._reuse_port = reuse_port
-        self._server: asyncio.Server | None = None
 
-    async def start(self) -> None:
-        """Listen; raises ``OSError`` when the address cannot be bound (in use, say) and
-        ``RuntimeError`` when the runner is not set up."""
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
+    async def _create_server(self, loop: asyncio.AbstractEventLoop) -> asyncio.Server:
+        return await loop.create_server(
             self._runner.server,
             self._host,
             self._port,
@@ -135,20 +183,6 @@ class TCPSite:
             reuse_address=self._reuse_address,
             reuse_port=self._reuse_port,
         )
-        self._runner._sites.append(self)
-
-    async def stop(self) -> None:
-        """Stop accepting; open connections are the runner's to close."""
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        if self in self._runner._sites:
-            self._runner._sites.remove(self)
-
-    @property
-    def sockets(self) -> tuple[Any, ...]:
-        """The listening sockets; empty before ``start()`` and after ``stop()``."""
-        return tuple(self._server.sockets) if self._server is not None else ()
 
     @property
     def port(self) -> int:
@@ -160,9 +194,47 @@ class TCPSite:
     @property
     def name(self) -> str:
         """The site's base URL, ``http://host:port`` (``https`` with TLS), for logs."""
-        scheme = "https" if self._ssl_context else "http"
         host = self._host if isinstance(self._host, str) else "0.0.0.0"
-        return f"{scheme}://{host}:{self.port}"
+        return f"{self._scheme}://{host}:{self.port}"
+
+
+class SockSite(BaseSite):
+    """Serves a socket someone else bound: gunicorn hands its workers the sockets it
+    listens on, systemd's socket activation passes them down as file descriptors.
+
+    ``sock`` is a bound ``socket.socket`` (TCP or Unix); ``start()`` makes it listen
+    with ``backlog`` if it does not yet. ``stop()`` closes this process's handle of it,
+    which leaves the socket listening in the processes that share it (the other
+    workers), so the connections they accept meanwhile are not lost.
+    """
+
+    def __init__(
+        self,
+        runner: AppRunner,
+        sock: socket.socket,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        backlog: int = 128,
+    ) -> None:
+        super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
+        self._sock = sock
+        self._address = sock.getsockname()  # the socket is closed once stopped
+
+    async def _create_server(self, loop: asyncio.AbstractEventLoop) -> asyncio.Server:
+        return await loop.create_server(
+            self._runner.server, sock=self._sock, ssl=self._ssl_context, backlog=self._backlog
+        )
+
+    @property
+    def name(self) -> str:
+        """The site's base URL: ``http://host:port``, ``http://[::1]:port`` for IPv6 and
+        ``http://unix:/path:`` for a Unix socket (aiohttp's way), for logs."""
+        address = self._address
+        if isinstance(address, (str, bytes)):
+            path = address.decode() if isinstance(address, bytes) else address
+            return f"{self._scheme}://unix:{path}:"
+        host = f"[{address[0]}]" if ":" in address[0] else address[0]
+        return f"{self._scheme}://{host}:{address[1]}"
 
 
 def _loop_factory(use_uvloop: bool | None) -> Callable[[], asyncio.AbstractEventLoop]:
@@ -181,11 +253,63 @@ def _loop_factory(use_uvloop: bool | None) -> Callable[[], asyncio.AbstractEvent
     return asyncio.new_event_loop
 
 
+class NotAnApplication(TypeError):
+    """What ``resolve_app`` raises when it is given something that is neither an
+    ``Application`` nor a factory of one without arguments, or a factory returns
+    something else: its own class, so that a command line or a gunicorn worker can say
+    so in one line, while a ``TypeError`` raised inside a factory keeps its traceback."""
+
+
+def resolve_app(target: object, name: str) -> Application | Awaitable[Application]:
+    """The application ``target`` stands for: ``target`` itself if it is one, else what
+    calling it with no arguments gives, an ``Application`` or an awaitable of one (an
+    ``async def`` factory, awaited by the caller inside its event loop).
+
+    The gunicorn workers and ``python -m tidewire.server`` load ``MODULE:FACTORY`` with
+    it, so both accept the same three shapes. ``name`` (``"app:make_app"``) goes into
+    the ``NotAnApplication`` messages.
+    """
+    if isinstance(target, Application):
+        return target
+    if not callable(target):
+        raise NotAnApplication(
+            f"{name} is {type(target).__name__}, not an Application or a factory of one"
+        )
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (some builtins): just call it
+        parameters = inspect.Signature().parameters.values()
+    required = [
+        p.name
+        for p in parameters
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    if required:
+        raise NotAnApplication(
+            f"{name} needs arguments ({', '.join(required)}); give a factory that takes none"
+        )
+    made = target()
+    if inspect.isawaitable(made):
+        return _awaited_app(made, name)
+    return _checked_app(made, name)
+
+
+async def _awaited_app(made: Awaitable[object], name: str) -> Application:
+    return _checked_app(await made, name)
+
+
+def _checked_app(made: object, name: str) -> Application:
+    if not isinstance(made, Application):
+        raise NotAnApplication(f"{name}() returned {type(made).__name__}, not an Application")
+    return made
+
+
 async def _serve(
     app: Application | Awaitable[Application],
     host: str | list[str] | None,
     port: int,
     *,
+    sock: socket.socket | None,
     shutdown_timeout: float,
     ssl_context: ssl.SSLContext | None,
     print: Callable[..., None] | None,
@@ -205,9 +329,13 @@ async def _serve(
                 loop.add_signal_handler(signum, stop.set)
     await runner.setup()
     try:
-        site = TCPSite(
-            runner, host, port, ssl_context=ssl_context, backlog=backlog, reuse_port=reuse_port
-        )
+        site: BaseSite
+        if sock is not None:
+            site = SockSite(runner, sock, ssl_context=ssl_context, backlog=backlog)
+        else:
+            site = TCPSite(
+                runner, host, port, ssl_context=ssl_context, backlog=backlog, reuse_port=reuse_port
+            )
         await site.start()
         if print is not None:
             print(f"======== Running on {site.name} ========\n(Press CTRL+C to quit)")
@@ -221,6 +349,7 @@ def run_app(
     *,
     host: str | list[str] | None = "0.0.0.0",
     port: int = 8080,
+    sock: socket.socket | None = None,
     shutdown_timeout: float = 60.0,
     ssl_context: ssl.SSLContext | None = None,
     print: Callable[..., None] | None = print,
@@ -235,33 +364,44 @@ def run_app(
     The blocking entry point for a script: it creates and closes its own event loop, so
     call it outside of one. ``app`` may be an awaitable giving the application (a
     coroutine that builds it inside the loop). ``host`` and ``port`` say where to
-    listen (one site; see ``TCPSite``), ``print`` (``None`` for silence) announces the
-    URL. ``shutdown_timeout`` is ``AppRunner``'s. ``handle_signals=False`` installs no signal
-    handlers: Python's defaults apply (Ctrl-C still stops, through ``KeyboardInterrupt``).
-    ``use_uvloop=None`` follows the ``TIDEWIRE_UVLOOP`` environment variable (uvloop is
-    used only when installed; otherwise a ``RuntimeWarning``). ``**limits`` are
-    ``Limits`` fields (``keepalive_timeout``, ...).
+    listen (one site; see ``TCPSite``); ``sock``, a bound socket (a Unix one, say),
+    is served instead when given (see ``SockSite``). ``print`` (``None`` for silence)
+    announces the URL. ``shutdown_timeout`` is ``AppRunner``'s. ``handle_signals=False``
+    installs no signal handlers: Python's defaults apply (Ctrl-C still stops, through
+    ``KeyboardInterrupt``). ``use_uvloop=None`` follows the ``TIDEWIRE_UVLOOP``
+    environment variable (uvloop is used only when installed; otherwise a
+    ``RuntimeWarning``). ``**limits`` are ``Limits`` fields (``keepalive_timeout``, ...).
 
     Raises what starting raises: ``OSError`` when the address cannot be bound, the
     exceptions of startup hooks, ``CleanupError`` from cleanup hooks.
     """
-    loop = _loop_factory(use_uvloop)()
+    run_loop(
+        _loop_factory(use_uvloop)(),
+        _serve(
+            app,
+            host,
+            port,
+            sock=sock,
+            shutdown_timeout=shutdown_timeout,
+            ssl_context=ssl_context,
+            print=print,
+            handle_signals=handle_signals,
+            backlog=backlog,
+            reuse_port=reuse_port,
+            limits=limits,
+        ),
+    )
+
+
+def run_loop(loop: asyncio.AbstractEventLoop, main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` in ``loop`` as this thread's event loop, then close the loop after
+    cancelling what is left: ``run_app`` and each gunicorn worker process end alike.
+
+    ``KeyboardInterrupt`` ends the run quietly (Ctrl-C without signal handlers).
+    """
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(
-            _serve(
-                app,
-                host,
-                port,
-                shutdown_timeout=shutdown_timeout,
-                ssl_context=ssl_context,
-                print=print,
-                handle_signals=handle_signals,
-                backlog=backlog,
-                reuse_port=reuse_port,
-                limits=limits,
-            )
-        )
+        loop.run_until_complete(main)
     except KeyboardInterrupt:
         pass
     finally:

@@ -87,6 +87,29 @@ async def test_shutdown_closes_upgraded_connections_with_1001(serve: Serve) -> N
     writer.close()
 
 
+async def test_a_request_arriving_just_as_shutdown_starts_is_answered(serve: Serve) -> None:
+    # Accepted, its request not read yet: closing it as idle would reset it (what a
+    # gunicorn HUP or max_requests restart met under load).
+    async def hello(request: Request) -> Response:
+        return Response(text="hello")
+
+    app = Application()
+    app.router.add_get("/", hello)
+    server = await serve(app)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    while not server.runner.server.connections:
+        await asyncio.sleep(0.01)
+    cleanup = asyncio.create_task(server.runner.cleanup())
+    await asyncio.sleep(0.05)
+    writer.write(get("/"))
+    raw = await asyncio.wait_for(reader.read(), 5)
+    await asyncio.wait_for(cleanup, 5)
+    responses = parse_responses(raw)
+    assert [(r.status, r.body) for r in responses] == [(200, b"hello")]
+    assert responses[0].headers["Connection"] == "close"
+    writer.close()
+
+
 async def test_requests_during_shutdown_are_answered_with_close(serve: Serve) -> None:
     release = asyncio.Event()
 

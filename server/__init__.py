@@ -42,7 +42,7 @@ from tidewire.server.router import (
     static,
     view,
 )
-from tidewire.server.runner import AppRunner, SockSite, TCPSite, run_app
+from tidewire.server.runner import AppRunner, SockSite, TCPSite, UnixSite, run_app
 from tidewire.server.streams import StreamReader
 from tidewire.server.websocket import OriginCheck, WebSocketReady, WebSocketResponse
 
@@ -73,6 +73,7 @@ __all__ = [  # noqa: PLE0604
     "StreamReader",
     "StreamResponse",
     "TCPSite",
+    "UnixSite",
     "UpgradedConnection",
     "UrlDispatcher",
     "WSCloseCode",

@@ -10,10 +10,8 @@ same ``MODULE:FACTORY`` works for both.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import os
-import socket
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -111,27 +109,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     sys.path.insert(0, os.getcwd())  # as gunicorn does; ``-m`` has it there already
     target = load(args.entry)
-    sock = None
-    if args.path is not None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(args.path)
     try:
         run_app(
             resolve_app(target, args.entry),
             host=args.host,
             port=args.port,
-            sock=sock,
+            path=args.path,
             use_uvloop=args.uvloop or None,
             reuse_port=args.reuse_port or None,
             shutdown_timeout=args.shutdown_timeout,
         )
     except NotAnApplication as exc:
         fail(str(exc))
-    finally:
-        if sock is not None:
-            sock.close()
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(args.path)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ from tidewire.server.response import StreamResponse
 from tidewire.server.streams import EMPTY_STREAM, StreamReader
 
 if TYPE_CHECKING:
+    from tidewire.server.accesslog import AccessLogger
     from tidewire.server.app import Application
 
 __all__ = ["HTTPProtocol", "HTTPState", "Limits", "Server", "UpgradedConnection"]
@@ -137,12 +138,19 @@ class Server:
     closes first.
     """
 
-    __slots__ = ("app", "closing", "connections", "limits", "upgraded")
+    __slots__ = ("access_log", "app", "closing", "connections", "limits", "upgraded")
 
-    def __init__(self, app: Application, limits: Limits | None = None) -> None:
-        """Serve ``app`` with ``limits`` (the defaults of ``Limits`` if ``None``)."""
+    def __init__(
+        self,
+        app: Application,
+        limits: Limits | None = None,
+        access_log: AccessLogger | None = None,
+    ) -> None:
+        """Serve ``app`` with ``limits`` (the defaults of ``Limits`` if ``None``),
+        logging each answered request to ``access_log`` (None: no access log)."""
         self.app = app
         self.limits = limits or Limits()
+        self.access_log = access_log
         self.connections: set[HTTPProtocol] = set()
         self.upgraded: set[UpgradedConnection] = set()
         self.closing = False
@@ -574,7 +582,12 @@ class HTTPProtocol(WriteFlowControl, HeaderCollector, asyncio.Protocol):
                 if isinstance(item, HTTPException):
                     self._write_error(item)
                     return
-                if not await self._handle(item):
+                access = self._server.access_log
+                if access is not None and access.enabled:
+                    reuse = await self._handle_logged(item, access)
+                else:
+                    reuse = await self._handle(item)
+                if not reuse:
                     if self._parsing is item:  # its body still coming: linger, discarding it
                         self._stop_parsing()
                     self.close()
@@ -591,6 +604,15 @@ class HTTPProtocol(WriteFlowControl, HeaderCollector, asyncio.Protocol):
                     self.close()
                 else:
                     self._ensure_timer()
+
+    async def _handle_logged(self, request: Request, access: AccessLogger) -> bool:
+        """``_handle``, then the request's access log line (when something was sent)."""
+        started = self._loop.time()
+        reuse = await self._handle(request)
+        response = request._response
+        if response is not None:
+            access.log(request, response, self._loop.time() - started)
+        return reuse
 
     async def _handle(self, request: Request) -> bool:
         """Run the handler and send its response; whether the connection may be reused."""

@@ -134,6 +134,7 @@ class StreamResponse(ContentHeaders):
         self._eof = False
         self._compression: str | None = None  # "gzip", "deflate" or "auto"
         self._compressor: Any = None  # a zlib compressobj once the head chose a coding
+        self._sent = 0  # body bytes written, for the access log of a chunked body
 
     # -- status line and headers -------------------------------------------------
 
@@ -382,6 +383,7 @@ class StreamResponse(ContentHeaders):
         if self._compressor is not None:
             data = self._compressor.compress(data) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
         protocol = request.protocol
+        self._sent += len(data)
         protocol.write(encode_chunk(bytes(data)) if self._chunked else data)
         if protocol.writing_paused:
             await protocol.drain()
@@ -404,6 +406,7 @@ class StreamResponse(ContentHeaders):
         if self._compressor is not None and not self._omit_body:
             tail = self._compressor.flush()  # the end of the compressed stream
             self._compressor = None
+            self._sent += len(tail)
             request.protocol.write(encode_chunk(tail) if self._chunked else tail)
         if self._chunked and not self._omit_body:
             request.protocol.write(LAST_CHUNK)

@@ -1,8 +1,9 @@
 """Running an application: ``AppRunner`` + ``TCPSite`` for embedding, ``run_app`` for scripts.
 
-``SockSite`` serves a socket that is already listening (one gunicorn or systemd hands
-over); the gunicorn workers (``worker.py``) and ``python -m tidewire.server`` go through
-the same ``AppRunner`` start and stop as everything here, so there is one shutdown path.
+``UnixSite`` listens on a Unix socket (behind nginx on the same machine), ``SockSite``
+serves a socket that is already listening (one gunicorn or systemd hands over); the
+gunicorn workers (``worker.py``) and ``python -m tidewire.server`` go through the same
+``AppRunner`` start and stop as everything here, so there is one shutdown path.
 
 Shutdown order (``AppRunner.cleanup``): stop listening; ``on_shutdown``; close upgraded
 connections (WebSockets) with 1001 and idle keep-alive connections; give running
@@ -15,18 +16,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import os
 import signal
 import socket
 import ssl
+import stat
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from tidewire.server.accesslog import DEFAULT_FORMAT, AccessLogger
 from tidewire.server.app import Application
 from tidewire.server.protocol import Limits, Server
 
-__all__ = ["AppRunner", "BaseSite", "SockSite", "TCPSite", "run_app"]
+__all__ = ["AppRunner", "BaseSite", "SockSite", "TCPSite", "UnixSite", "run_app"]
+
+ACCESS_LOGGER = logging.getLogger("tidewire.access")
+"""The default access log: silent until logging shows INFO records of it."""
 
 
 class AppRunner:
@@ -43,14 +50,26 @@ class AppRunner:
     before it cancels them. ``**limits`` are ``Limits`` fields (``keepalive_timeout``,
     ``head_timeout``, ``max_head_size``, ...): where aiohttp spreads such settings over
     the runner's keyword arguments and the request handler's, tidewire gathers them
-    here, and an unknown one raises ``TypeError``. There is no ``handle_signals`` or
-    access log argument.
+    here, and an unknown one raises ``TypeError``. ``access_log`` (a ``logging.Logger``,
+    None for none) and ``access_log_format`` are aiohttp's: see
+    ``tidewire.server.accesslog``. There is no ``handle_signals`` argument.
     """
 
-    def __init__(self, app: Application, *, shutdown_timeout: float = 60.0, **limits: Any) -> None:
+    def __init__(
+        self,
+        app: Application,
+        *,
+        shutdown_timeout: float = 60.0,
+        access_log: logging.Logger | None = ACCESS_LOGGER,
+        access_log_format: str = DEFAULT_FORMAT,
+        **limits: Any,
+    ) -> None:
         self.app = app
         self.shutdown_timeout = shutdown_timeout
         self._limits = Limits(**limits)
+        self._access_log = (
+            AccessLogger(access_log, access_log_format) if access_log is not None else None
+        )
         self._server: Server | None = None
         self._sites: list[BaseSite] = []
 
@@ -78,7 +97,7 @@ class AppRunner:
         their exceptions propagate. Call it once, before starting sites."""
         self.app.freeze()
         await self.app.startup()
-        self._server = Server(self.app, self._limits)
+        self._server = Server(self.app, self._limits, self._access_log)
 
     async def cleanup(self) -> None:
         """Shut down gracefully (see the module docstring); nothing to do before
@@ -144,6 +163,9 @@ class BaseSite:
     @property
     def _scheme(self) -> str:
         return "https" if self._ssl_context else "http"
+
+    def _unix_name(self, path: str) -> str:
+        return f"{self._scheme}://unix:{path}:"
 
 
 class TCPSite(BaseSite):
@@ -231,10 +253,49 @@ class SockSite(BaseSite):
         ``http://unix:/path:`` for a Unix socket (aiohttp's way), for logs."""
         address = self._address
         if isinstance(address, (str, bytes)):
-            path = address.decode() if isinstance(address, bytes) else address
-            return f"{self._scheme}://unix:{path}:"
+            return self._unix_name(address.decode() if isinstance(address, bytes) else address)
         host = f"[{address[0]}]" if ":" in address[0] else address[0]
         return f"{self._scheme}://{host}:{address[1]}"
+
+
+class UnixSite(BaseSite):
+    """Listens on the Unix socket ``path``: for a reverse proxy on the same machine
+    (nginx's ``proxy_pass http://unix:/run/app.sock``), which saves the TCP stack and a
+    port. A stale socket file left by a crashed run is replaced; ``stop()`` removes the
+    file. ``request.remote`` is then empty (None): the peer has no address.
+    """
+
+    def __init__(
+        self,
+        runner: AppRunner,
+        path: str | os.PathLike[str],
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        backlog: int = 128,
+    ) -> None:
+        super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
+        self._path = os.fspath(path)
+
+    async def _create_server(self, loop: asyncio.AbstractEventLoop) -> asyncio.Server:
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISSOCK(os.stat(self._path).st_mode):
+                os.unlink(self._path)  # left by a run that did not stop cleanly
+        return await loop.create_unix_server(
+            self._runner.server, self._path, ssl=self._ssl_context, backlog=self._backlog
+        )
+
+    async def stop(self) -> None:
+        """Stop accepting and remove the socket file."""
+        started = self._server is not None
+        await super().stop()
+        if started:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path)
+
+    @property
+    def name(self) -> str:
+        """``http://unix:/path:``, aiohttp's way of naming it, for logs."""
+        return self._unix_name(self._path)
 
 
 def _loop_factory(use_uvloop: bool | None) -> Callable[[], asyncio.AbstractEventLoop]:
@@ -309,6 +370,7 @@ async def _serve(
     host: str | list[str] | None,
     port: int,
     *,
+    path: str | os.PathLike[str] | None,
     sock: socket.socket | None,
     shutdown_timeout: float,
     ssl_context: ssl.SSLContext | None,
@@ -332,6 +394,8 @@ async def _serve(
         site: BaseSite
         if sock is not None:
             site = SockSite(runner, sock, ssl_context=ssl_context, backlog=backlog)
+        elif path is not None:
+            site = UnixSite(runner, path, ssl_context=ssl_context, backlog=backlog)
         else:
             site = TCPSite(
                 runner, host, port, ssl_context=ssl_context, backlog=backlog, reuse_port=reuse_port
@@ -349,6 +413,7 @@ def run_app(
     *,
     host: str | list[str] | None = "0.0.0.0",
     port: int = 8080,
+    path: str | os.PathLike[str] | None = None,
     sock: socket.socket | None = None,
     shutdown_timeout: float = 60.0,
     ssl_context: ssl.SSLContext | None = None,
@@ -357,6 +422,8 @@ def run_app(
     use_uvloop: bool | None = None,
     backlog: int = 128,
     reuse_port: bool | None = None,
+    access_log: logging.Logger | None = ACCESS_LOGGER,
+    access_log_format: str = DEFAULT_FORMAT,
     **limits: Any,
 ) -> None:
     """Serve ``app`` until SIGINT or SIGTERM, then shut down gracefully.
@@ -364,8 +431,10 @@ def run_app(
     The blocking entry point for a script: it creates and closes its own event loop, so
     call it outside of one. ``app`` may be an awaitable giving the application (a
     coroutine that builds it inside the loop). ``host`` and ``port`` say where to
-    listen (one site; see ``TCPSite``); ``sock``, a bound socket (a Unix one, say),
-    is served instead when given (see ``SockSite``). ``print`` (``None`` for silence)
+    listen (one site; see ``TCPSite``); ``path``, a Unix socket, is listened on
+    instead when given (see ``UnixSite``), and ``sock``, a bound socket (systemd's,
+    say), is served instead of either (see ``SockSite``). ``access_log`` and
+    ``access_log_format`` are ``AppRunner``'s. ``print`` (``None`` for silence)
     announces the URL. ``shutdown_timeout`` is ``AppRunner``'s. ``handle_signals=False``
     installs no signal handlers: Python's defaults apply (Ctrl-C still stops, through
     ``KeyboardInterrupt``). ``use_uvloop=None`` follows the ``TIDEWIRE_UVLOOP``
@@ -381,6 +450,7 @@ def run_app(
             app,
             host,
             port,
+            path=path,
             sock=sock,
             shutdown_timeout=shutdown_timeout,
             ssl_context=ssl_context,
@@ -388,7 +458,7 @@ def run_app(
             handle_signals=handle_signals,
             backlog=backlog,
             reuse_port=reuse_port,
-            limits=limits,
+            limits={"access_log": access_log, "access_log_format": access_log_format, **limits},
         ),
     )
 

@@ -689,8 +689,6 @@ class ClientSession:
                 history=earlier,
                 connection=handler,
             )
-            if traces:
-                response.on_body = body_tracer(traces, method, url)
             location = response.headers.get("location")
             if not (allow_redirects and response.status in REDIRECTS and location):
                 break
@@ -718,6 +716,8 @@ class ClientSession:
             if _origin(target) != _origin(url):
                 strip_auth = True  # credentials are for the origin they were given for
             url = target.with_fragment(None)
+        if traces:  # the final response's body, not the redirects' (which we read)
+            response.on_body = body_tracer(traces, method, url)
         if raise_for_status if raise_for_status is not None else self._raise_for_status:
             response.raise_for_status()
         return response

@@ -16,24 +16,8 @@ from client_servers import aiohttp_server
 from proxy_support import free_port
 from yarl import URL
 
-from tidewire.client import (
-    ClientConnectorError,
-    ClientSession,
-    TCPConnector,
-    TraceConfig,
-    TraceConnectionCreateEndParams,
-    TraceConnectionCreateStartParams,
-    TraceConnectionQueuedEndParams,
-    TraceConnectionQueuedStartParams,
-    TraceConnectionReuseconnParams,
-    TraceRequestChunkSentParams,
-    TraceRequestEndParams,
-    TraceRequestExceptionParams,
-    TraceRequestHeadersSentParams,
-    TraceRequestRedirectParams,
-    TraceRequestStartParams,
-    TraceResponseChunkReceivedParams,
-)
+import tidewire.client as tw
+from tidewire.client import ClientConnectorError, ClientSession, TCPConnector, TraceConfig
 
 tracing_module = importlib.import_module("tidewire.client.tracing")
 
@@ -107,20 +91,20 @@ async def test_a_request_create_then_reuse(target: URL) -> None:
         ]
         events = dict(recorder.events)
         start = events["on_request_start"]
-        assert isinstance(start, TraceRequestStartParams)
+        assert isinstance(start, tw.TraceRequestStartParams)
         assert (start.method, start.url, start.headers["X-A"]) == ("POST", target / "echo", "1")
-        assert isinstance(events["on_connection_create_start"], TraceConnectionCreateStartParams)
-        assert isinstance(events["on_connection_create_end"], TraceConnectionCreateEndParams)
+        assert isinstance(events["on_connection_create_start"], tw.TraceConnectionCreateStartParams)
+        assert isinstance(events["on_connection_create_end"], tw.TraceConnectionCreateEndParams)
         sent = events["on_request_headers_sent"]
-        assert isinstance(sent, TraceRequestHeadersSentParams)
+        assert isinstance(sent, tw.TraceRequestHeadersSentParams)
         assert sent.headers["Content-Length"] == "5" and sent.headers["Host"] == target.authority
         chunk = events["on_request_chunk_sent"]
-        assert isinstance(chunk, TraceRequestChunkSentParams) and chunk.chunk == b"hello"
+        assert isinstance(chunk, tw.TraceRequestChunkSentParams) and chunk.chunk == b"hello"
         end = events["on_request_end"]
-        assert isinstance(end, TraceRequestEndParams)
+        assert isinstance(end, tw.TraceRequestEndParams)
         assert end.response is response and end.method == "POST"
         received = events["on_response_chunk_received"]
-        assert isinstance(received, TraceResponseChunkReceivedParams)
+        assert isinstance(received, tw.TraceResponseChunkReceivedParams)
         assert received.chunk == await response.read() and received.url == target / "echo"
         assert all(s is session for s in recorder.sessions)
         # one context per request, shared by all of its callbacks
@@ -136,7 +120,7 @@ async def test_a_request_create_then_reuse(target: URL) -> None:
             "on_response_chunk_received",
         ]
         assert isinstance(
-            dict(recorder.events)["on_connection_reuseconn"], TraceConnectionReuseconnParams
+            dict(recorder.events)["on_connection_reuseconn"], tw.TraceConnectionReuseconnParams
         )
 
 
@@ -159,7 +143,7 @@ async def test_a_redirect(target: URL) -> None:
     ]
     events = recorder.events
     redirect = events[4][1]
-    assert isinstance(redirect, TraceRequestRedirectParams)
+    assert isinstance(redirect, tw.TraceRequestRedirectParams)
     assert redirect.response.status == 302 and redirect.url == url
     assert redirect.response is response.history[0]
     assert events[6][1].url == target / "echo"  # the second request's headers
@@ -179,7 +163,7 @@ async def test_an_exception() -> None:
         "on_request_exception",
     ]
     failed = recorder.events[-1][1]
-    assert isinstance(failed, TraceRequestExceptionParams)
+    assert isinstance(failed, tw.TraceRequestExceptionParams)
     assert failed.exception is caught.value and failed.url == url and failed.method == "GET"
 
 
@@ -205,8 +189,8 @@ async def test_queued_for_a_pool_slot(target: URL) -> None:
         "on_connection_reuseconn",  # the first request's connection, handed on
     ]
     params = dict(recorder.events)
-    assert isinstance(params["on_connection_queued_start"], TraceConnectionQueuedStartParams)
-    assert isinstance(params["on_connection_queued_end"], TraceConnectionQueuedEndParams)
+    assert isinstance(params["on_connection_queued_start"], tw.TraceConnectionQueuedStartParams)
+    assert isinstance(params["on_connection_queued_end"], tw.TraceConnectionQueuedEndParams)
 
 
 async def test_a_streamed_body_reports_each_chunk(target: URL) -> None:

@@ -73,7 +73,7 @@ def env_proxy(url: URL) -> tuple[URL, BasicAuth | None] | None:
     if not proxy or not host:
         return None
     # proxy_bypass_environment matches a NO_PROXY entry against "host" and "host:port"
-    checked = host if ":" in host else f"{host}:{url.port}"
+    checked = host if ":" in host or url.port is None else f"{host}:{url.port}"
     # public in urllib.request (in its __all__ only as proxy_bypass), absent from typeshed
     if urllib.request.proxy_bypass_environment(checked, proxies):  # type: ignore[attr-defined]
         return None

@@ -5,6 +5,11 @@ the head, write the request, wait for the head of the answer, store its cookies.
 plain request borrows a pooled connection and becomes a ``ClientResponse``; a WebSocket
 upgrade (``ws_connect``) opens a connection of its own, which the ``ClientWebSocketResponse``
 keeps. The session also keeps the WebSockets it opened, to close them when it closes.
+
+Through a proxy the path is the same: the session picks the route (``_route``), the
+connector opens the tunnel or the connection to the proxy, and ``_exchange`` writes an
+absolute-form request target when there is no tunnel. Tracing wraps the path only for a
+session with trace configs; one without takes ``_request`` directly.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 ``ClientSession`` sends requests (``get``, ``post``, ...) and opens WebSockets
 (``ws_connect``); ``ClientTimeout`` bounds them, ``BasicAuth`` and ``CookieJar`` go with
-them, and the ``Client*Error`` family says what went wrong.
+them, and the ``Client*Error`` family says what went wrong. Requests and WebSockets go
+through HTTP proxies (``proxy=``, ``trust_env=True``); ``TraceConfig`` lets
+instrumentation follow each request.
 """
 
 from tidewire.protocol import WSCloseCode, WSMessage, WSMsgType
@@ -15,8 +17,10 @@ from .exceptions import (
     ClientConnectorCertificateError,
     ClientConnectorError,
     ClientError,
+    ClientHttpProxyError,
     ClientOSError,
     ClientPayloadError,
+    ClientProxyConnectionError,
     ClientResponseError,
     ConnectionTimeoutError,
     ContentTypeError,
@@ -33,6 +37,26 @@ from .response import ClientResponse
 from .session import ClientSession
 from .streams import ResponseStream
 from .timeouts import ClientTimeout
+from .tracing import (
+    TraceConfig,
+    TraceConnectionCreateEndParams,
+    TraceConnectionCreateStartParams,
+    TraceConnectionQueuedEndParams,
+    TraceConnectionQueuedStartParams,
+    TraceConnectionReuseconnParams,
+    TraceDnsCacheHitParams,
+    TraceDnsCacheMissParams,
+    TraceDnsResolveHostEndParams,
+    TraceDnsResolveHostStartParams,
+    TraceRequestChunkSentParams,
+    TraceRequestEndParams,
+    TraceRequestExceptionParams,
+    TraceRequestHeadersSentParams,
+    TraceRequestRedirectParams,
+    TraceRequestStartParams,
+    TraceResponseChunkReceivedParams,
+    TraceSignal,
+)
 from .websocket import ClientWebSocketResponse, WSConnect
 
 StreamReader = ResponseStream
@@ -45,8 +69,10 @@ __all__ = [
     "ClientConnectorCertificateError",
     "ClientConnectorError",
     "ClientError",
+    "ClientHttpProxyError",
     "ClientOSError",
     "ClientPayloadError",
+    "ClientProxyConnectionError",
     "ClientResponse",
     "ClientResponseError",
     "ClientSession",
@@ -65,6 +91,24 @@ __all__ = [
     "StreamReader",
     "TCPConnector",
     "TooManyRedirects",
+    "TraceConfig",
+    "TraceConnectionCreateEndParams",
+    "TraceConnectionCreateStartParams",
+    "TraceConnectionQueuedEndParams",
+    "TraceConnectionQueuedStartParams",
+    "TraceConnectionReuseconnParams",
+    "TraceDnsCacheHitParams",
+    "TraceDnsCacheMissParams",
+    "TraceDnsResolveHostEndParams",
+    "TraceDnsResolveHostStartParams",
+    "TraceRequestChunkSentParams",
+    "TraceRequestEndParams",
+    "TraceRequestExceptionParams",
+    "TraceRequestHeadersSentParams",
+    "TraceRequestRedirectParams",
+    "TraceRequestStartParams",
+    "TraceResponseChunkReceivedParams",
+    "TraceSignal",
     "WSCloseCode",
     "WSConnect",
     "WSMessage",

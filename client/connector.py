@@ -19,9 +19,21 @@ from .exceptions import (
     ClientConnectorCertificateError,
     ClientConnectorError,
     ClientError,
+    ClientProxyConnectionError,
 )
 from .protocol import ConnectionKey, ResponseHandler, SSLOption
+from .proxy import ProxyRoute, open_tunnel
 from .timeouts import Deadline, arm, guard
+from .tracing import (
+    NO_TRACES,
+    Trace,
+    TraceConnectionCreateEndParams,
+    TraceConnectionCreateStartParams,
+    TraceConnectionQueuedEndParams,
+    TraceConnectionQueuedStartParams,
+    TraceConnectionReuseconnParams,
+    emit,
+)
 
 
 class TCPConnector:
@@ -137,22 +149,37 @@ class TCPConnector:
     # -- acquiring and releasing -------------------------------------------------------
 
     async def connect(
-        self, key: ConnectionKey, deadline: Deadline, *, fresh: bool = False
+        self,
+        key: ConnectionKey,
+        deadline: Deadline,
+        *,
+        fresh: bool = False,
+        traces: tuple[Trace, ...] = NO_TRACES,
     ) -> ResponseHandler:
         """A connection for ``key``: an idle one unless ``fresh``, else a new one."""
         if self._closed:
             raise ClientConnectionError("Connector is closed")
         started = asyncio.get_running_loop().time()
-        if self._has_slot(key):
+        queued = not self._has_slot(key)
+        if not queued:
             self._take_slot(key)
         else:
+            if traces:
+                await emit(traces, "on_connection_queued_start", TraceConnectionQueuedStartParams())
             await self._wait_for_slot(key, deadline)
+        handler: ResponseHandler | None = None
         try:
+            if queued and traces:
+                await emit(traces, "on_connection_queued_end", TraceConnectionQueuedEndParams())
             handler = None if fresh else self._pop_idle(key)
             reused = handler is not None
             if handler is None:
-                handler = await self.open(key, deadline, started)
+                handler = await self.open(key, deadline, started, traces)
+            elif traces:
+                await emit(traces, "on_connection_reuseconn", TraceConnectionReuseconnParams())
         except BaseException:
+            if handler is not None:
+                handler.close()  # a trace callback failed: the connection is not handed out
             self._free_slot(key)
             raise
         handler.acquire(self, reused=reused)
@@ -230,29 +257,90 @@ class TCPConnector:
             self._contexts[verify] = context
         return context
 
-    async def open(self, key: ConnectionKey, deadline: Deadline, started: float) -> ResponseHandler:
-        """A new connection outside the pool (the caller owns it)."""
+    async def open(
+        self,
+        key: ConnectionKey,
+        deadline: Deadline,
+        started: float,
+        traces: tuple[Trace, ...] = NO_TRACES,
+    ) -> ResponseHandler:
+        """A new connection outside the pool (the caller owns it): to the target, or
+        through the proxy of ``key.proxy``. The connect budget covers all of it: the
+        socket, a proxy's CONNECT exchange and the TLS handshake."""
+        if traces:
+            await emit(traces, "on_connection_create_start", TraceConnectionCreateStartParams())
         loop = asyncio.get_running_loop()
         handler = ResponseHandler(loop, key)
         context = self.ssl_context(key.ssl) if key.is_ssl else None
         try:
             with guard(deadline.connect_limit(started)):
-                await loop.create_connection(
-                    lambda: handler,
-                    key.host,
-                    key.port,
-                    ssl=context,
-                    server_hostname=key.host if context is not None else None,
-                    family=self._family,
-                    local_addr=self._local_addr,
-                )
+                if key.proxy is None:
+                    await self._connect(handler, key.host, key.port, context, key.host)
+                elif key.proxy.tunnel:
+                    await self._tunnel(handler, key, key.proxy, context)
+                else:  # absolute-form requests: a plain connection to the proxy
+                    try:
+                        await self._connect(handler, key.host, key.port, None, None)
+                    except OSError as error:
+                        raise ClientProxyConnectionError(key.host, key.port, error) from error
         except ClientError:
             raise  # our own timeout, which is an OSError too on Python 3.11+
         except ssl_module.SSLCertVerificationError as error:
             raise ClientConnectorCertificateError(key.host, key.port, error) from error
         except OSError as error:
             raise ClientConnectorError(key.host, key.port, error) from error
+        if traces:
+            try:
+                await emit(traces, "on_connection_create_end", TraceConnectionCreateEndParams())
+            except BaseException:
+                handler.close()
+                raise
         return handler
+
+    async def _connect(
+        self,
+        handler: ResponseHandler,
+        host: str,
+        port: int,
+        context: ssl_module.SSLContext | None,
+        server_hostname: str | None,
+    ) -> None:
+        await asyncio.get_running_loop().create_connection(
+            lambda: handler,
+            host,
+            port,
+            ssl=context,
+            server_hostname=server_hostname if context is not None else None,
+            family=self._family,
+            local_addr=self._local_addr,
+        )
+
+    async def _tunnel(
+        self,
+        handler: ResponseHandler,
+        key: ConnectionKey,
+        route: ProxyRoute,
+        context: ssl_module.SSLContext | None,
+    ) -> None:
+        """Open a CONNECT tunnel to the key's target and start ``handler`` on it, over
+        TLS (checked against the target's name, not the proxy's) when the key wants it."""
+        transport = await open_tunnel(
+            route, key.host, key.port, family=self._family, local_addr=self._local_addr
+        )
+        if context is None:
+            transport.set_protocol(handler)
+            handler.connection_made(transport)
+            return
+        try:
+            tls = await asyncio.get_running_loop().start_tls(
+                transport, handler, context, server_hostname=key.host
+            )
+        except BaseException:
+            transport.close()
+            raise
+        if tls is None:  # only for a transport closing under it
+            raise ConnectionResetError("the tunnel closed during the TLS handshake")
+        handler.connection_made(tls)
 
     async def close(self) -> None:
         """Close every connection, idle or in use; waiting requests fail."""

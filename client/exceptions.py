@@ -51,6 +51,11 @@ class ClientConnectorCertificateError(ClientConnectorError):
     """The server's TLS certificate failed verification."""
 
 
+class ClientProxyConnectionError(ClientConnectorError):
+    """The proxy could not be reached, or broke the connection before a tunnel was open;
+    ``host`` and ``port`` are the proxy's."""
+
+
 class ServerDisconnectedError(ClientConnectionError):
     """The server closed the connection before the response was complete."""
 
@@ -104,6 +109,12 @@ class ContentTypeError(ClientResponseError):
 
 class TooManyRedirects(ClientResponseError):
     """More redirects than ``max_redirects`` were followed."""
+
+
+class ClientHttpProxyError(ClientResponseError):
+    """The proxy refused to open a tunnel (its answer to CONNECT was not 2xx): ``status``
+    is its status (407: proxy credentials missing or wrong; 403: a target it does not
+    tunnel to), ``headers`` its headers, ``request_info`` the CONNECT sent to it."""
 
 
 class WSServerHandshakeError(ClientResponseError):

@@ -32,6 +32,7 @@ from .exceptions import (
     ServerDisconnectedError,
     ServerTimeoutError,
 )
+from .proxy import ProxyRoute
 from .streams import EMPTY_BODY, ResponseStream
 from .timeouts import Deadline, arm
 
@@ -41,12 +42,19 @@ SSLOption = ssl_module.SSLContext | bool | None
 
 class ConnectionKey(NamedTuple):
     """Where a connection goes and how: connections are reused only between requests
-    with the same key. ``ssl`` is the request's TLS option, and ``None`` without TLS."""
+    with the same key. ``ssl`` is the request's TLS option, and ``None`` without TLS.
+
+    ``proxy`` is the route through a proxy, if any. A tunnel's key names its target,
+    since the tunnel reaches only that one; a connection for absolute-form requests
+    names the proxy itself (``host``, ``port``), since it carries requests for any
+    target through that proxy.
+    """
 
     host: str
     port: int
     is_ssl: bool
     ssl: SSLOption
+    proxy: ProxyRoute | None = None
 
 
 class Pool(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +53,7 @@ class ClientResponse(ContentHeaders):
         "headers",
         "history",
         "method",
+        "on_body",
         "reason",
         "request_info",
         "status",
@@ -88,6 +89,8 @@ class ClientResponse(ContentHeaders):
         self._body: bytes | None = None
         self._content_type: tuple[str, dict[str, str]] | None = None
         self.cookies = cookies
+        # Set by a session with trace configs; None costs nothing on the way.
+        self.on_body: Callable[[bytes], Awaitable[None]] | None = None
 
     def __repr__(self) -> str:
         return f"<ClientResponse({self.url}) [{self.status} {self.reason}]>"
@@ -141,6 +144,8 @@ class ClientResponse(ContentHeaders):
                 self._body = await self.content.read()
             finally:
                 self.release()
+            if self.on_body is not None:
+                await self.on_body(self._body)
         return self._body
 
     async def text(self, encoding: str | None = None, errors: str = "strict") -> str:

@@ -5,6 +5,11 @@ the head, write the request, wait for the head of the answer, store its cookies.
 plain request borrows a pooled connection and becomes a ``ClientResponse``; a WebSocket
 upgrade (``ws_connect``) opens a connection of its own, which the ``ClientWebSocketResponse``
 keeps. The session also keeps the WebSockets it opened, to close them when it closes.
+
+Through a proxy the path is the same: the session picks the route (``_route``), the
+connector opens the tunnel or the connection to the proxy, and ``_exchange`` writes an
+absolute-form request target when there is no tunnel. Tracing wraps the path only for a
+session with trace configs; one without takes ``_request`` directly.
 """
 
 from __future__ import annotations
@@ -40,12 +45,26 @@ from .exceptions import (
 )
 from .payload import NO_BODY, Body, make_body
 from .protocol import ConnectionKey, ResponseHandler, ResponseHead, SSLOption
+from .proxy import TUNNELLED, ProxyRoute, env_proxy, proxy_route
 from .response import ClientResponse
 from .timeouts import REQUEST_TIMEOUT, WS_HANDSHAKE_TIMEOUT, ClientTimeout, Deadline, guard
+from .tracing import (
+    NO_TRACES,
+    SendTrace,
+    Trace,
+    TraceConfig,
+    TraceRequestEndParams,
+    TraceRequestExceptionParams,
+    TraceRequestRedirectParams,
+    TraceRequestStartParams,
+    body_tracer,
+    emit,
+)
 from .websocket import ClientHandshake, ClientWebSocketResponse, WSConnect
 
 StrOrURL = str | URL
 HeadersArg = Mapping[str, str] | Iterable[tuple[str, str]] | None
+ProxyHeaders = Mapping[str, str] | None
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 HTTP_SCHEME_OF = {"ws": "http", "wss": "https"}
@@ -104,6 +123,10 @@ def _may_retry(handler: ResponseHandler, method: str, body: Body) -> bool:
     return handler.reused and not handler.received_any and method in IDEMPOTENT and body.replayable
 
 
+_Via = tuple[StrOrURL | None, BasicAuth | None, ProxyHeaders]
+"""A request's ``proxy``, ``proxy_auth`` and ``proxy_headers`` arguments."""
+
+
 class _RequestContextManager(AwaitableContext[ClientResponse]):
     """Lets a request be awaited (``r = await s.get(u)``) or entered (``async with``)."""
 
@@ -133,6 +156,14 @@ class ClientSession:
       open a socket).
     - ``auto_decompress``: undo gzip/deflate Content-Encoding of bodies.
     - ``max_redirects``: redirects followed before ``TooManyRedirects``.
+    - ``proxy``, ``proxy_auth``: the HTTP proxy of every request and WebSocket that
+      does not name its own (see ``request``), and its credentials.
+    - ``trust_env``: without a ``proxy``, take it from the environment, as urllib
+      does: ``HTTP_PROXY``, ``HTTPS_PROXY``, ``WS_PROXY``, ``WSS_PROXY`` by the target's
+      scheme (lower-case names too), except for hosts ``NO_PROXY`` lists; credentials
+      in the proxy URL are its ``proxy_auth``. ``~/.netrc`` is not read.
+    - ``trace_configs``: ``TraceConfig``s whose callbacks see each request (they are
+      frozen here).
     """
 
     def __init__(
@@ -152,6 +183,10 @@ class ClientSession:
         max_redirects: int = 10,
         limit: int = 100,
         limit_per_host: int = 0,
+        proxy: StrOrURL | None = None,
+        proxy_auth: BasicAuth | None = None,
+        trust_env: bool = False,
+        trace_configs: Sequence[TraceConfig] | None = None,
     ) -> None:
         self._closed = True  # until construction succeeds, so __del__ stays quiet
         self._base_url = URL(base_url) if base_url is not None else None
@@ -169,6 +204,12 @@ class ClientSession:
         self._timeout = timeout
         self._auto_decompress = auto_decompress
         self._max_redirects = max_redirects
+        self._proxy = URL(proxy) if proxy is not None else None
+        self._proxy_auth = proxy_auth
+        self._trust_env = trust_env
+        self._trace_configs = tuple(trace_configs or ())
+        for trace_config in self._trace_configs:
+            trace_config.freeze()
         # Open outside the pool, so the connector does not close them: close() does.
         self._websockets: weakref.WeakSet[ClientWebSocketResponse] = weakref.WeakSet()
         self._closed = False
@@ -217,6 +258,16 @@ class ClientSession:
         return self._default_headers
 
     @property
+    def trust_env(self) -> bool:
+        """Whether requests without a proxy take one from the environment."""
+        return self._trust_env
+
+    @property
+    def trace_configs(self) -> tuple[TraceConfig, ...]:
+        """The (frozen) ``TraceConfig``s whose callbacks see each request."""
+        return self._trace_configs
+
+    @property
     def timeout(self) -> ClientTimeout:
         """The ``ClientTimeout`` of requests that do not pass their own."""
         return self._timeout
@@ -246,14 +297,29 @@ class ClientSession:
         - ``chunked``: force ``Transfer-Encoding: chunked``.
         - ``raise_for_status``, ``auto_decompress``: the session's settings, for this
           request.
+        - ``proxy``: an ``http://host:port`` proxy to go through (else the session's,
+          else, with ``trust_env``, the environment's); ``proxy_auth``: its
+          credentials (``BasicAuth``, sent as ``Proxy-Authorization``; credentials in
+          the proxy URL count too); ``proxy_headers``: more headers for the proxy. An
+          ``http://`` request goes to the proxy with its absolute URL as the target;
+          an ``https://`` one through a ``CONNECT`` tunnel, with TLS to the target
+          over it. A 407 to an absolute-form request is an ordinary response.
+        - ``trace_request_ctx``: handed to the ``TraceConfig``s' context factory, so
+          tracing callbacks see it as ``trace_config_ctx.trace_request_ctx``.
 
         Raises ``InvalidURL`` for a URL that is not absolute http(s),
         ``ClientConnectorError`` (and ``ClientConnectorCertificateError``) when no
-        connection opens, ``ServerDisconnectedError`` or ``ClientOSError`` when it
+        connection opens (``ClientProxyConnectionError`` when the proxy cannot be
+        reached), ``ClientHttpProxyError`` (its ``status`` the proxy's) when the proxy
+        refuses the tunnel, ``ValueError`` for a proxy URL that is not ``http://``,
+        ``ServerDisconnectedError`` or ``ClientOSError`` when it
         breaks, a ``ServerTimeoutError`` when a ``ClientTimeout`` budget runs out,
         ``ClientResponseError`` for a 4xx/5xx with ``raise_for_status``, and
         ``RuntimeError`` on a closed session.
         """
+        trace_request_ctx = kwargs.pop("trace_request_ctx", None)
+        if self._trace_configs:
+            return _RequestContextManager(self._traced(method, url, trace_request_ctx, kwargs))
         return _RequestContextManager(self._request(method, url, **kwargs))
 
     def get(self, url: StrOrURL, **kwargs: Any) -> _RequestContextManager:
@@ -304,6 +370,9 @@ class ClientSession:
         autoping: bool = True,
         max_queue: int = 16,
         ssl: SSLOption = None,
+        proxy: StrOrURL | None = None,
+        proxy_auth: BasicAuth | None = None,
+        proxy_headers: ProxyHeaders = None,
     ) -> WSConnect:
         """Open a WebSocket to ``url``: ``ws = await session.ws_connect(url)``, or
         ``async with session.ws_connect(url) as ws:`` to close it at the end of the block.
@@ -338,12 +407,15 @@ class ClientSession:
           many, reading from the socket pauses until half of them are taken.
         - ``ssl``: for ``wss://``: ``None``/``True`` to verify with the default
           context, ``False`` not to verify, or an ``ssl.SSLContext``.
+        - ``proxy``, ``proxy_auth``, ``proxy_headers``: as ``request``'s; a WebSocket
+          always goes through a ``CONNECT`` tunnel (``ws://`` too), and with
+          ``trust_env`` takes ``WS_PROXY``/``WSS_PROXY``.
 
         Raises ``ValueError`` at once, before any connection, for a setting out of
         range; when awaited: ``WSServerHandshakeError`` when the server refuses the
         handshake (its ``status`` is the answer's) or answers a 101 that does not
-        match our offer, the connection errors of ``request`` (``InvalidURL``,
-        ``ClientConnectorError``, ``ServerDisconnectedError``, ...), a
+        match our offer, the connection and proxy errors of ``request``
+        (``InvalidURL``, ``ClientConnectorError``, ``ClientHttpProxyError``, ...), a
         ``ServerTimeoutError`` when ``timeout`` runs out, and ``RuntimeError`` on a
         closed session.
         """
@@ -361,9 +433,17 @@ class ClientSession:
             timeout = WS_HANDSHAKE_TIMEOUT
         elif not isinstance(timeout, ClientTimeout):
             timeout = ClientTimeout(total=timeout)
+        via = (proxy, proxy_auth, proxy_headers)
         return WSConnect(
             self._ws_connect(
-                URL(url), handshake, options, headers=headers, auth=auth, timeout=timeout, ssl=ssl
+                URL(url),
+                handshake,
+                options,
+                headers=headers,
+                auth=auth,
+                timeout=timeout,
+                ssl=ssl,
+                via=via,
             )
         )
 
@@ -377,9 +457,12 @@ class ClientSession:
         auth: BasicAuth | None,
         timeout: ClientTimeout,
         ssl: SSLOption,
+        via: _Via,
     ) -> ClientWebSocketResponse:
         request_headers = handshake.request_headers(headers)
-        result = await self._upgrade(url, request_headers, timeout=timeout, ssl=ssl, auth=auth)
+        result = await self._upgrade(
+            url, request_headers, timeout=timeout, ssl=ssl, auth=auth, via=via
+        )
         try:
             ws = handshake.open(result.status, result.headers, result.connection, options)
         except InvalidHandshake as exc:
@@ -401,6 +484,7 @@ class ClientSession:
         timeout: ClientTimeout,
         ssl: SSLOption = None,
         auth: BasicAuth | None = None,
+        via: _Via = (None, None, None),
     ) -> _UpgradeResult:
         """Send ``GET url`` with ``headers`` (and the session's) on a connection of its
         own, outside the pool: what answers a 101 is the upgraded protocol's for good."""
@@ -409,6 +493,7 @@ class ClientSession:
         http_url = self._make_url(url.with_scheme(HTTP_SCHEME_OF.get(url.scheme, url.scheme)), None)
         if not url.is_absolute():  # resolved against base_url, in its ws form
             url = http_url.with_scheme(WS_SCHEME_OF[http_url.scheme])
+        route = self._route(url, *via, tunnel=True)  # the upgraded socket outlives a request
         deadline = Deadline(asyncio.get_running_loop(), timeout)
         request_headers = self._request_headers(http_url, headers, auth, None)
         handler, received, _ = await self._exchange(
@@ -420,6 +505,7 @@ class ClientSession:
             ssl=ssl,
             decompress=False,
             pooled=False,
+            route=route,
         )
         if received.status == 101:
             return _UpgradeResult(101, received.reason, received.headers, handler, url)
@@ -440,6 +526,32 @@ class ClientSession:
         if params:
             url = url.extend_query(params)
         return url.with_fragment(None)
+
+    def _route(
+        self,
+        url: URL,
+        proxy: StrOrURL | None,
+        proxy_auth: BasicAuth | None,
+        proxy_headers: ProxyHeaders,
+        *,
+        tunnel: bool,
+    ) -> ProxyRoute | None:
+        """The proxy ``url`` (in its own scheme: ws/wss for a WebSocket) goes through:
+        the request's, else the session's, else the environment's; None for none."""
+        if proxy is None:
+            proxy = self._proxy
+        if proxy_auth is None:
+            proxy_auth = self._proxy_auth
+        if proxy is None:
+            if not self._trust_env:
+                return None
+            found = env_proxy(url)
+            if found is None:
+                return None
+            proxy, env_auth = found
+            proxy_auth = proxy_auth or env_auth
+        headers = tuple(proxy_headers.items()) if proxy_headers else ()
+        return proxy_route(URL(proxy), proxy_auth, headers, tunnel=tunnel)
 
     def _request_headers(
         self,
@@ -488,6 +600,28 @@ class ClientSession:
             headers["Content-Length"] = str(body.length)
 
     # -- sending ---------------------------------------------------------------------
+    async def _traced(
+        self, method: str, str_or_url: StrOrURL, trace_request_ctx: Any, kwargs: dict[str, Any]
+    ) -> ClientResponse:
+        """``_request`` in the start, end and exception events of the session's traces."""
+        if self._closed:
+            raise RuntimeError("Session is closed")
+        method = method.upper()
+        url = self._make_url(str_or_url, kwargs.get("params"))
+        traces = tuple(Trace(self, config, trace_request_ctx) for config in self._trace_configs)
+        headers = self._request_headers(
+            url, kwargs.get("headers"), kwargs.get("auth"), kwargs.get("cookies")
+        )
+        await emit(traces, "on_request_start", TraceRequestStartParams(method, url, headers))
+        try:
+            response = await self._request(method, str_or_url, traces=traces, **kwargs)
+        except BaseException as error:
+            failed = TraceRequestExceptionParams(method, url, headers, error)
+            await emit(traces, "on_request_exception", failed)
+            raise
+        await emit(traces, "on_request_end", TraceRequestEndParams(method, url, headers, response))
+        return response
+
     async def _request(
         self,
         method: str,
@@ -506,6 +640,10 @@ class ClientSession:
         chunked: bool | None = None,
         raise_for_status: bool | None = None,
         auto_decompress: bool | None = None,
+        proxy: StrOrURL | None = None,
+        proxy_auth: BasicAuth | None = None,
+        proxy_headers: ProxyHeaders = None,
+        traces: tuple[Trace, ...] = NO_TRACES,
     ) -> ClientResponse:
         if self._closed:
             raise RuntimeError("Session is closed")
@@ -520,8 +658,19 @@ class ClientSession:
         while True:
             request_headers = self._request_headers(url, headers, auth, cookies, strip_auth)
             self._body_headers(request_headers, method, body, chunked)
+            route = self._route(
+                url, proxy, proxy_auth, proxy_headers, tunnel=url.scheme in TUNNELLED
+            )
             handler, received, set_cookies = await self._exchange(
-                method, url, request_headers, body, deadline, ssl=ssl, decompress=decompress
+                method,
+                url,
+                request_headers,
+                body,
+                deadline,
+                ssl=ssl,
+                decompress=decompress,
+                route=route,
+                traces=traces,
             )
             earlier = tuple(history)
             if received.status == 101:
@@ -564,11 +713,16 @@ class ClientSession:
             target = url.join(URL(location))
             if target.scheme not in ("http", "https"):
                 raise InvalidURL(f"Redirect to a non-HTTP URL: {location!r}")
+            if traces:
+                redirect = TraceRequestRedirectParams(method, url, request_headers, response)
+                await emit(traces, "on_request_redirect", redirect)
             if _becomes_get(response.status, method):
                 method, body = "GET", NO_BODY
             if _origin(target) != _origin(url):
                 strip_auth = True  # credentials are for the origin they were given for
             url = target.with_fragment(None)
+        if traces:  # the final response's body, not the redirects' (which we read)
+            response.on_body = body_tracer(traces, method, url)
         if raise_for_status if raise_for_status is not None else self._raise_for_status:
             response.raise_for_status()
         return response
@@ -584,6 +738,8 @@ class ClientSession:
         ssl: SSLOption,
         decompress: bool,
         pooled: bool = True,
+        route: ProxyRoute | None = None,
+        traces: tuple[Trace, ...] = NO_TRACES,
     ) -> tuple[ResponseHandler, ResponseHead, SimpleCookie]:
         """Send one request and wait for the head of its answer: the one path of
         requests and upgrades. Returns the connection, the head, and the cookies the
@@ -593,18 +749,34 @@ class ClientSession:
         fresh socket if a reused one turns out dead (see ``_may_retry``). An upgrade
         (``pooled=False``) opens a connection of its own, outside the pool's limits: a
         101 leaves it to the upgraded protocol. A failure closes the connection.
+
+        Through a proxy (``route``), a tunnel is keyed and opened by the connector like
+        a direct connection; an absolute-form request goes to the proxy's connection
+        with the full URL as its target and the proxy's headers added.
         """
         is_tls = url.scheme == "https"  # an upgrade is requested in its http(s) form too
-        key = ConnectionKey(url.raw_host or "", url.port or 80, is_tls, ssl if is_tls else None)
-        head = build_head(f"{method} {url.raw_path_qs or '/'} HTTP/1.1", headers.items())
+        tls_option = ssl if is_tls else None
+        target = url.raw_path_qs or "/"
+        fields: Iterable[tuple[str, str]] = headers.items()
+        if route is None:
+            key = ConnectionKey(url.raw_host or "", url.port or 80, is_tls, tls_option)
+        elif route.tunnel:
+            key = ConnectionKey(url.raw_host or "", url.port or 80, is_tls, tls_option, route)
+        else:
+            key = ConnectionKey(route.host, route.port, False, None, route)
+            target = str(url.with_user(None))
+            fields = [*fields, *route.headers]
+        head = build_head(f"{method} {target} HTTP/1.1", fields)
         chunked = "chunked" in headers.get("Transfer-Encoding", "")
         connector = self._connector
+        tracing = SendTrace(traces, method, url, headers) if traces else None
         retried = False
         while True:
             if pooled:
-                handler = await connector.connect(key, deadline, fresh=retried)
+                handler = await connector.connect(key, deadline, fresh=retried, traces=traces)
             else:
-                handler = await connector.open(key, deadline, asyncio.get_running_loop().time())
+                loop_time = asyncio.get_running_loop().time()
+                handler = await connector.open(key, deadline, loop_time, traces)
             try:
                 received = await _write_request(
                     handler,
@@ -614,6 +786,7 @@ class ClientSession:
                     deadline=deadline,
                     method=method,
                     decompress=decompress,
+                    tracing=tracing,
                 )
                 break
             except BaseException as error:
@@ -637,6 +810,7 @@ async def _write_request(
     deadline: Deadline,
     method: str,
     decompress: bool,
+    tracing: SendTrace | None,
 ) -> ResponseHead:
     """Write the request and wait for the response head; a failure drops the exchange."""
     exchange = handler.start(deadline=deadline, is_head=method == "HEAD", decompress=decompress)
@@ -644,7 +818,10 @@ async def _write_request(
         data = body.data
         if data is None:
             handler.write(head)
+            if tracing is not None:
+                await tracing.headers_sent()
         elif isinstance(data, bytes):
+            raw = data
             if chunked:
                 data = encode_chunk(data) + LAST_CHUNK if data else LAST_CHUNK
             if len(data) <= SMALL_BODY:
@@ -652,9 +829,14 @@ async def _write_request(
             else:
                 handler.write(head)
                 handler.write(data)
+            if tracing is not None:
+                await tracing.headers_sent()
+                await tracing.chunk_sent(raw)
         else:
             handler.write(head)
-            await _stream(handler, data, chunked, deadline)
+            if tracing is not None:
+                await tracing.headers_sent()
+            await _stream(handler, data, chunked, deadline, tracing)
         return await handler.read_head()
     except BaseException:
         handler.abandon(exchange)
@@ -662,13 +844,19 @@ async def _write_request(
 
 
 async def _stream(
-    handler: ResponseHandler, data: AsyncIterable[bytes], chunked: bool, deadline: Deadline
+    handler: ResponseHandler,
+    data: AsyncIterable[bytes],
+    chunked: bool,
+    deadline: Deadline,
+    tracing: SendTrace | None,
 ) -> None:
     """Send a streamed body, waiting for the socket to drain between pieces."""
     with guard(deadline.limit(None)):
         async for chunk in data:
             if chunk:
                 handler.write(encode_chunk(chunk) if chunked else chunk)
+                if tracing is not None:
+                    await tracing.chunk_sent(chunk)
                 await handler.drain()
         if chunked:
             handler.write(LAST_CHUNK)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gc
 import importlib
+import ssl
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import trustme
 from aiohttp import web as aiohttp_web
 from client_servers import aiohttp_server
 from yarl import URL
@@ -27,6 +29,20 @@ async def aio_server() -> AsyncIterator[URL]:
     """aiohttp.web only: for routes the other server does not offer (WebSocket)."""
     async with aiohttp_server() as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    """A throwaway certificate authority for the https and wss tests."""
+    return trustme.CA()
+
+
+@pytest.fixture
+def client_context(ca: trustme.CA) -> ssl.SSLContext:
+    """A client TLS context that trusts ``ca``."""
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    return context
 
 
 @pytest.fixture(autouse=True)

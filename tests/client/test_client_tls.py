@@ -20,18 +20,6 @@ from tidewire.client import (
 )
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def client_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
-
-
 @pytest.fixture
 async def tls_server(ca: trustme.CA) -> AsyncIterator[URL]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

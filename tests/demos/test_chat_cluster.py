@@ -1,0 +1,177 @@
+"""The chat across processes (``app.py --redis URL``), against a real redis-server:
+members on two server processes talk and see each other come and go, Redis lost and
+back, a process killed, and a member who comes back to the other process catching up."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, NamedTuple
+
+import pytest
+from demo_support import ChatProcess
+from redis_support import RedisServer
+from test_chat_browser import open_chat, say, wait_for_online, wait_for_text
+
+from tidewire.client import ClientSession
+
+Start = Callable[[int], list[ChatProcess]]
+
+
+async def event(ws: Any, kind: str, timeout: float = 10.0) -> dict[str, Any]:
+    """The next event of ``kind``; presence news in between is skipped."""
+    async with asyncio.timeout(timeout):
+        while True:
+            got = json.loads(await ws.receive_str())
+            if got["type"] == kind:
+                return got  # type: ignore[no-any-return]
+            assert got["type"] == "presence", got
+
+
+async def member(
+    session: ClientSession, server: ChatProcess, nick: str, since: Any = None
+) -> tuple[Any, dict[str, Any]]:
+    """A member of #lobby on ``server``, and its welcome."""
+    ws = await session.ws_connect(f"{server.url}/ws")
+    join = {"type": "join", "nick": nick, "room": "lobby"}
+    await ws.send_json(join if since is None else {**join, "since": since})
+    welcome = await event(ws, "welcome")
+    assert welcome["server"] == server.pid  # the process that answered says so
+    return ws, welcome
+
+
+class Lobby(NamedTuple):
+    """Two chat processes, ann in #lobby on the first and bob on the second, each
+    told of the other."""
+
+    session: ClientSession
+    first: ChatProcess
+    second: ChatProcess
+    ann: Any
+    bob: Any
+
+
+@pytest.fixture
+async def lobby(chat_processes: Start) -> AsyncIterator[Lobby]:
+    first, second = chat_processes(2)
+    async with ClientSession() as session:
+        ann, _ = await member(session, first, "ann")
+        bob, welcome = await member(session, second, "bob")
+        assert welcome["online"] == ["ann", "bob"]  # presence over both processes
+        await presence_of(ann, "bob", "join")
+        yield Lobby(session, first, second, ann, bob)
+
+
+async def answer(ws: Any, timeout: float = 10.0) -> dict[str, Any]:
+    """What a ``say`` brought back: the message, or an error."""
+    async with asyncio.timeout(timeout):
+        while True:
+            got = json.loads(await ws.receive_str())
+            if got["type"] != "presence":
+                return got  # type: ignore[no-any-return]
+
+
+async def delivered(ws: Any, text: str, timeout: float = 20.0) -> None:
+    """Say ``text`` until it is delivered (it comes back), while the answer is "not
+    delivered" (the server has not found Redis again yet)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            await ws.send_json({"type": "say", "text": text})
+            got = await answer(ws)
+            if got["type"] == "message":
+                assert got["text"] == text
+                return
+            assert got["error"].startswith("not delivered: "), got
+            await asyncio.sleep(0.3)
+
+
+async def presence_of(ws: Any, nick: str, what: str, timeout: float = 10.0) -> dict[str, Any]:
+    """The next presence event about ``nick``, messages in between skipped."""
+    async with asyncio.timeout(timeout):
+        while True:
+            got = json.loads(await ws.receive_str())
+            if got["type"] == "presence" and (got["nick"], got["event"]) == (nick, what):
+                return got  # type: ignore[no-any-return]
+
+
+async def test_two_pages_on_two_processes_talk(browser: Any, chat_processes: Start) -> None:
+    first, second = chat_processes(2)
+    assert first.pid != second.pid
+    ann = await open_chat(browser, first.url, "ann")
+    bob = await open_chat(browser, second.url, "bob")
+    # each page says which process answered: one each
+    assert await ann.text_content("#server") == f"process {first.pid}"
+    assert await bob.text_content("#server") == f"process {second.pid}"
+    response = await ann.request.get(first.url)
+    assert response.headers["x-tidewire-process"] == first.pid
+    await wait_for_text(ann, "#messages .event", "bob joined")
+    await wait_for_text(ann, "#online li", "bob")
+    await wait_for_text(bob, "#online li", "ann")
+    await say(ann, "hello from the first process")
+    await wait_for_text(bob, "#messages .text", "hello from the first process")
+    await say(bob, "hi from the second")
+    await wait_for_text(ann, "#messages .text", "hi from the second")
+    await bob.close()
+    await wait_for_text(ann, "#messages .event", "bob left")
+    await wait_for_online(ann, "ann")
+
+
+async def test_redis_lost_and_back_a_say_is_refused_then_flows_again(
+    lobby: Lobby, redis_server: RedisServer
+) -> None:
+    ann, bob = lobby.ann, lobby.bob
+    redis_server.kill()
+    async with asyncio.timeout(15):  # until the server has noticed (or the store fails)
+        while True:
+            await ann.send_json({"type": "say", "text": "into the void"})
+            got = await answer(ann)
+            if got["type"] == "error":
+                assert got["error"].startswith("not delivered: "), got
+                break
+            assert got["type"] == "message", got  # Redis not yet found gone
+            await asyncio.sleep(0.3)
+    redis_server.start()
+    # The hubs reconnect and resubscribe: then says are delivered again, across
+    # processes (an attempt refused meanwhile reaches nobody, see below).
+    await delivered(ann, "back again")
+    got = await event(bob, "message")
+    assert (got["nick"], got["text"]) == ("ann", "back again")
+    await delivered(bob, "me too")
+    assert (await event(ann, "message"))["text"] == "me too"
+    # the history holds what was sent, not the messages refused meanwhile
+    welcome = (await member(lobby.session, lobby.second, "cat"))[1]
+    assert [m["text"] for m in welcome["history"]] == ["back again", "me too"]
+
+
+async def test_a_process_killed_with_sigkill_leaves_presence_within_15_s(lobby: Lobby) -> None:
+    lobby.second.kill()
+    killed = time.monotonic()
+    left = await presence_of(lobby.ann, "bob", "leave", timeout=15)
+    assert left["online"] == ["ann"]
+    assert time.monotonic() - killed < 15
+
+
+async def test_a_member_back_on_the_other_process_gets_exactly_what_it_missed(
+    lobby: Lobby,
+) -> None:
+    session, first, second, ann, bob = lobby
+    for text in ("one", "two"):
+        await ann.send_json({"type": "say", "text": text})
+        assert (await event(ann, "message"))["text"] == text
+        seen = await event(bob, "message")
+        assert seen["text"] == text
+    last_seen = seen["id"]
+    await bob.close()
+    for text in ("three", "four", "five"):
+        await ann.send_json({"type": "say", "text": text})
+        await event(ann, "message")
+    # back, on the other process: only what it missed, in order
+    bob, welcome = await member(session, first, "bob", since=last_seen)
+    assert [m["text"] for m in welcome["history"]] == ["three", "four", "five"]
+    ids = [m["id"] for m in welcome["history"]]
+    assert ids == sorted(ids, key=lambda i: [int(p) for p in i.split("-")])
+    # a newcomer gets the room's last messages instead
+    _, welcome = await member(session, second, "cat")
+    assert [m["text"] for m in welcome["history"]] == ["one", "two", "three", "four", "five"]

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, NamedTuple
 
 import pytest
-from demo_support import ChatProcess
-from redis_support import RedisServer
+from demo_support import CHAT, ChatProcess
+from redis_support import RedisServer, free_port
 from test_chat_browser import open_chat, say, wait_for_online, wait_for_text
 
 from tidewire.client import ClientSession
@@ -175,3 +178,54 @@ async def test_a_member_back_on_the_other_process_gets_exactly_what_it_missed(
     # a newcomer gets the room's last messages instead
     _, welcome = await member(session, second, "cat")
     assert [m["text"] for m in welcome["history"]] == ["one", "two", "three", "four", "five"]
+
+
+async def test_make_demo_cluster_serves_the_chat_on_two_workers_and_stops(
+    redis_binary: str,
+) -> None:
+    import tidewire.server  # noqa: PLC0415
+
+    if not hasattr(tidewire.server, "GunicornWorker"):
+        pytest.skip("demos/chat/cluster.py needs tidewire.server.GunicornWorker")
+    port, redis_port = free_port(), free_port()
+    cluster = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *(str(CHAT / "cluster.py"), "--port", str(port), "--redis-port", str(redis_port)),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert cluster.stdout is not None
+    try:
+        banner = await asyncio.wait_for(cluster.stdout.readline(), 30)
+        assert f"http://127.0.0.1:{port}" in banner.decode(), banner
+        output = asyncio.ensure_future(cluster.stdout.read())  # gunicorn's log, unread
+        url = f"http://127.0.0.1:{port}"
+        async with ClientSession() as session:
+            async with asyncio.timeout(30):  # until the workers listen
+                while True:
+                    try:
+                        await (await session.get(url)).read()
+                        break
+                    except OSError:
+                        await asyncio.sleep(0.2)
+            members, servers = [], set()
+            for number in range(30):  # until both workers have answered
+                ws = await session.ws_connect(f"{url}/ws")
+                await ws.send_json({"type": "join", "nick": f"n{number}", "room": "lobby"})
+                servers.add((await event(ws, "welcome"))["server"])
+                members.append(ws)
+                if len(servers) == 2:
+                    break
+            assert len(servers) == 2, "one worker answered every connection"
+            await members[-1].send_json({"type": "say", "text": "to every worker"})
+            for ws in members:
+                assert (await event(ws, "message"))["text"] == "to every worker"
+        cluster.send_signal(signal.SIGINT)  # Ctrl+C: gunicorn and redis-server stop
+        assert await asyncio.wait_for(cluster.wait(), 30) == 0, await output
+        for stopped in (port, redis_port):
+            with pytest.raises(OSError):
+                socket.create_connection(("127.0.0.1", stopped), timeout=1).close()
+    finally:
+        if cluster.returncode is None:
+            cluster.kill()
+            await cluster.wait()

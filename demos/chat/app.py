@@ -313,7 +313,10 @@ def main() -> None:
         print(f"Chat running on {url[0] if url else banner} (Ctrl+C to stop)", flush=True)
 
     app = make_app(args.db, redis_url=args.redis)
-    run_app(app, host=args.host, port=args.port, print=announce)
+    try:
+        run_app(app, host=args.host, port=args.port, print=announce)
+    except ConnectionError as exc:  # Redis unreachable at startup: say so, no traceback
+        sys.exit(f"chat: cannot start: {exc}")
 
 
 if __name__ == "__main__":

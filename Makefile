@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS := $(VENV)/.deps-installed
 
-.PHONY: install test test-pythons lint conformance demo bench clean
+.PHONY: install test test-pythons lint conformance demo demo-cluster bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,13 +48,18 @@ lint: install
 	$(BIN)/ruff check protocol server client tests demos bench
 	$(BIN)/ruff format --check protocol server client tests demos bench
 	$(BIN)/mypy -p tidewire.protocol -p tidewire.server -p tidewire.client
-	$(BIN)/mypy demos/echo.py demos/echo_client.py demos/chat/app.py demos/chat/cli.py demos/chat/store.py
+	$(BIN)/mypy demos/echo.py demos/echo_client.py demos/chat/app.py demos/chat/cli.py demos/chat/store.py demos/chat/cluster.py
 
 conformance: install
 	$(BIN)/python tests/conformance/run.py
 
 demo: install
 	$(BIN)/python demos/chat/app.py --host 127.0.0.1 --port 8080
+
+# The chat on 2 gunicorn workers sharing rooms, presence and history through a local
+# redis-server (Debian's, on 127.0.0.1:6390 in a temp dir); Ctrl+C stops both.
+demo-cluster: install
+	$(BIN)/python demos/chat/cluster.py --host 127.0.0.1 --port 8080 --workers 2 --redis-port 6390
 
 bench: install
 	$(BIN)/python bench/run.py $(ARGS)

@@ -355,8 +355,9 @@ class Hub:
     def _forget(self, topic: str, ws: WebSocket) -> bool:
         """Take ``ws`` out of ``topic`` here; the backend is brought in line later."""
         members = self._topics.get(topic)
-        if members is None or members.pop(ws, None) is None:
+        if members is None or ws not in members:  # its share key may be None: not a sentinel
             return False
+        del members[ws]
         if not members:
             del self._topics[topic]
         names = self._names.get(topic)

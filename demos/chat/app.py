@@ -1,17 +1,33 @@
 """The chat demo: rooms, presence, history, over one WebSocket per browser tab.
 
-    python demos/chat/app.py [--host 127.0.0.1] [--port 8080] [--db PATH]
+    python demos/chat/app.py [--host 127.0.0.1] [--port 8080] [--db PATH] [--redis URL]
 
-Messages are JSON. The page sends ``{"type": "join", "room", "nick"}`` and
-``{"type": "say", "text"}``; the server answers ``welcome`` (history and who is
-online), and publishes ``message`` and ``presence`` events to the room's topic on the
-hub, so every member gets the same frame bytes. History lives in SQLite.
+Messages are JSON. The page sends ``{"type": "join", "room", "nick"}`` (and, when it
+comes back after a drop, ``"since"``: the id of the newest message it has) and
+``{"type": "say", "text"}``. The server answers ``welcome``: the room's last messages
+(with ``since``, only those after it), who is online and which process answered
+(``"server"``: its pid); it publishes each ``message`` to the room's topic on the hub,
+so every member gets the same frame bytes, and tells ``presence`` events (a nick
+joined or left, and who is online) from the hub's presence. A member's own ``join``
+event comes just before its ``welcome``.
+
+One process by default: the in-memory hub, history in SQLite. With ``--redis URL``
+(or ``TIDEWIRE_CHAT_REDIS``) rooms and presence go through Redis and history lives in
+a Redis Stream per room, so any number of processes serve the same rooms, and a page
+that reconnects to another process catches up from its ``since``.
+
+A message is stored first, then published: the history holds every message that was
+broadcast. When it cannot be published (Redis is down) it is removed from the
+history again and its sender gets ``{"type": "error", "error": "not delivered: ..."}``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
+import os
 import re
 import sys
 import time
@@ -21,14 +37,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))  # run as a script: find store.py
 
-from store import ChatStore
+from store import ChatStore, MessageId, RedisStreamStore, SQLiteStore
 
 from tidewire.protocol import WSMsgType
 from tidewire.server import (
     AppKey,
     Application,
+    BackendUnavailable,
     FileResponse,
     Hub,
+    PresenceChange,
+    RedisBackend,
     Request,
     WebSocketResponse,
     run_app,
@@ -41,12 +60,13 @@ MAX_NICK = 32
 MAX_TEXT = 1000
 RATE = 5.0  # messages per second a member may send on average...
 BURST = 10  # ...and at once
-HISTORY = 50
+HISTORY = 50  # messages in the welcome of a new member...
+CATCH_UP = 1000  # ...and at most in that of one coming back with "since"
+PREFIX = "tidewire:chat:"  # of every Redis key and channel of the chat
+TRY_AGAIN_LATER = 1013  # close code: the page reconnects and joins again
 
-db_path_key = AppKey("db_path", str)
 store_key = AppKey("store", ChatStore)
 hub_key = AppKey("hub", Hub)
-rooms_key = AppKey("rooms", dict)
 
 
 class RateLimit:
@@ -92,14 +112,32 @@ def clean_nick(value: Any) -> str | None:
     return nick
 
 
-def online(app: Application, room: str) -> list[str]:
-    """Who is in ``room``: each nickname once, however many tabs it has open."""
-    members: dict[WebSocketResponse, str] = app[rooms_key].get(room, {})
-    return sorted(set(members.values()), key=str.lower)
+def topic_of(room: str) -> str:
+    return f"room:{room}"
 
 
-async def publish(app: Application, room: str, event: dict[str, Any]) -> None:
-    await app[hub_key].publish(f"room:{room}", json.dumps(event))
+def server_id() -> str:
+    """Which process answered (in the welcome, and a header of the page)."""
+    return str(os.getpid())
+
+
+def parse_since(value: Any) -> MessageId | None:
+    """The ``since`` of a join: a message id (or 0 for "before the first"), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    return value
+
+
+async def tell_presence(hub: Hub, change: PresenceChange) -> None:
+    """The hub's presence news, as the chat's ``presence`` events, one per nick; told
+    to this process's members only (each process tells its own, so nobody hears it
+    twice)."""
+    room = change.topic.removeprefix("room:")
+    online = list(change.online)
+    for event, nicks in (("join", change.joined), ("leave", change.left)):
+        for nick in nicks:
+            news = {"type": "presence", "event": event, "room": room, "nick": nick}
+            hub.deliver(change.topic, json.dumps({**news, "online": online}))
 
 
 async def join(app: Application, member: Member, data: dict[str, Any]) -> None:
@@ -110,58 +148,41 @@ async def join(app: Application, member: Member, data: dict[str, Any]) -> None:
     if not isinstance(room, str) or not ROOM.fullmatch(room):
         await error(member, "room names are 1 to 32 letters, digits, - or _")
         return
-    if member.room:
-        await leave(app, member)
-    arriving = nick not in online(app, room)  # not just another tab of someone here
-    member.nick, member.room = nick, room
-    app[rooms_key].setdefault(room, {})[member.ws] = nick
-    await app[hub_key].subscribe(f"room:{room}", member.ws)
-    history = await app[store_key].history(room, HISTORY)
-    await member.ws.send_json(
-        {
-            "type": "welcome",
-            "room": room,
-            "nick": nick,
-            "history": history,
-            "online": online(app, room),
-        }
-    )
-    if not arriving:
+    since = parse_since(data.get("since"))
+    if "since" in data and since is None:
+        await error(member, "since is the id of a message")
         return
-    await publish(
-        app,
-        room,
-        {
-            "type": "presence",
-            "event": "join",
-            "room": room,
-            "nick": nick,
-            "online": online(app, room),
-        },
-    )
+    await leave(app, member)
+    hub, topic = app[hub_key], topic_of(room)
+    try:
+        # Subscribed (and present) first, then the history: a message published
+        # meanwhile may come twice (pages and the terminal client skip an id they
+        # have), but none is missed.
+        await hub.subscribe(topic, member.ws, presence=nick)
+        member.nick, member.room = nick, room
+        if since is None:
+            history = await app[store_key].history(room, HISTORY)
+        else:
+            history = await app[store_key].history(room, CATCH_UP, after=since)
+        online = list(await hub.presence(topic))
+    except ValueError:
+        await leave(app, member)
+        await error(member, "since is the id of a message")
+        return
+    except ConnectionError as exc:  # Redis is down: the page comes back later
+        await leave(app, member)
+        await error(member, f"cannot join now: {exc}")
+        await member.ws.close(code=TRY_AGAIN_LATER, message=b"try again later")
+        return
+    welcome = {"type": "welcome", "room": room, "nick": nick, "history": history}
+    await member.ws.send_json({**welcome, "online": online, "server": server_id()})
 
 
 async def leave(app: Application, member: Member) -> None:
-    room = member.room
-    members = app[rooms_key].get(room, {})
-    members.pop(member.ws, None)
-    if not members:
-        app[rooms_key].pop(room, None)
-    member.room = ""
-    await app[hub_key].unsubscribe(f"room:{room}", member.ws)
-    if member.nick in online(app, room):  # still there in another tab
-        return
-    await publish(
-        app,
-        room,
-        {
-            "type": "presence",
-            "event": "leave",
-            "room": room,
-            "nick": member.nick,
-            "online": online(app, room),
-        },
-    )
+    room, member.room = member.room, ""
+    if room:  # its presence tells the others; while Redis is down, once it is back
+        with contextlib.suppress(ConnectionError):
+            await app[hub_key].unsubscribe(topic_of(room), member.ws)
 
 
 async def say(app: Application, member: Member, data: dict[str, Any]) -> None:
@@ -175,8 +196,26 @@ async def say(app: Application, member: Member, data: dict[str, Any]) -> None:
     elif not member.limit.allow():
         await error(member, f"slow down: at most {RATE:g} messages per second")
     else:
-        message = await app[store_key].add(member.room, member.nick, text.strip())
-        await publish(app, member.room, {"type": "message", **message})
+        await broadcast(app, member, text.strip())
+
+
+async def broadcast(app: Application, member: Member, text: str) -> None:
+    """Store, then publish: what was broadcast is in the history. A message that cannot
+    be published is taken out of the history again, and its sender told."""
+    hub, store, room = app[hub_key], app[store_key], member.room
+    try:
+        if not hub.backend.connected:
+            raise BackendUnavailable("the message broker is unreachable")
+        message = await store.add(room, member.nick, text)
+    except ConnectionError as exc:
+        await error(member, f"not delivered: {exc}")
+        return
+    try:
+        await hub.publish(topic_of(room), json.dumps({"type": "message", **message}))
+    except BackendUnavailable as exc:
+        with contextlib.suppress(ConnectionError):  # Redis gone too: it stays, unsent
+            await store.remove(room, message["id"])
+        await error(member, f"not delivered: {exc}")
 
 
 async def error(member: Member, text: str) -> None:
@@ -204,32 +243,46 @@ async def chat_socket(request: Request) -> WebSocketResponse:
             else:
                 await error(member, "unknown message type")
     finally:
-        if member.room:
-            await leave(app, member)
+        await leave(app, member)
     return ws
 
 
 async def index(request: Request) -> FileResponse:
-    return FileResponse(STATIC / "index.html")
+    return FileResponse(STATIC / "index.html", headers={"X-Tidewire-Process": server_id()})
 
 
-async def open_store(app: Application) -> None:
-    store = ChatStore(app[db_path_key])
-    await store.open()
-    app[store_key] = store
+async def start(app: Application) -> None:
+    await app[store_key].open()
+    await app[hub_key].start()
 
 
-async def close_store(app: Application) -> None:
+async def stop(app: Application) -> None:
+    await app[hub_key].close()
     await app[store_key].close()
 
 
-def make_app(db_path: str | Path = DEFAULT_DB, *, hub: Hub | None = None) -> Application:
+def make_app(
+    db_path: str | Path | None = None, *, redis_url: str | None = None, hub: Hub | None = None
+) -> Application:
+    """The chat. ``redis_url`` (default: ``TIDEWIRE_CHAT_REDIS``, when set) puts rooms,
+    presence and history in Redis; otherwise one process, history in the SQLite file
+    ``db_path`` (default: ``TIDEWIRE_CHAT_DB``, else ``chat.db`` beside this file).
+    Without arguments, as ``gunicorn app:make_app`` calls it, the environment decides."""
+    redis_url = redis_url or os.environ.get("TIDEWIRE_CHAT_REDIS") or None
+    store: ChatStore
+    if redis_url:
+        store = RedisStreamStore(redis_url, prefix=PREFIX)
+        hub = hub if hub is not None else Hub(RedisBackend(redis_url, prefix=PREFIX))
+    else:
+        store = SQLiteStore(str(db_path or os.environ.get("TIDEWIRE_CHAT_DB") or DEFAULT_DB))
+        hub = hub if hub is not None else Hub()
+    if hub.on_presence is None:
+        hub.on_presence = functools.partial(tell_presence, hub)
     app = Application()
-    app[db_path_key] = str(db_path)
-    app[hub_key] = hub if hub is not None else Hub()
-    app[rooms_key] = {}
-    app.on_startup.append(open_store)
-    app.on_cleanup.append(close_store)
+    app[store_key] = store
+    app[hub_key] = hub
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
     app.router.add_get("/", index)
     app.router.add_get("/ws", chat_socket)
     app.router.add_static("/static", STATIC)
@@ -243,7 +296,15 @@ def main() -> None:
     parser.add_argument(
         "--db",
         default=str(DEFAULT_DB),
-        help="SQLite file of the rooms' history (default: %(default)s; ':memory:' keeps none)",
+        help="SQLite file of the rooms' history without --redis"
+        " (default: %(default)s; ':memory:' keeps none)",
+    )
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        default=os.environ.get("TIDEWIRE_CHAT_REDIS"),
+        help="rooms, presence and history in Redis, shared by every process started with"
+        " the same URL, e.g. redis://127.0.0.1:6379/0 (default: TIDEWIRE_CHAT_REDIS)",
     )
     args = parser.parse_args()
 
@@ -251,7 +312,11 @@ def main() -> None:
         url = re.search(r"https?://\S+", banner)
         print(f"Chat running on {url[0] if url else banner} (Ctrl+C to stop)", flush=True)
 
-    run_app(make_app(args.db), host=args.host, port=args.port, print=announce)
+    app = make_app(args.db, redis_url=args.redis)
+    try:
+        run_app(app, host=args.host, port=args.port, print=announce)
+    except ConnectionError as exc:  # Redis unreachable at startup: say so, no traceback
+        sys.exit(f"chat: cannot start: {exc}")
 
 
 if __name__ == "__main__":

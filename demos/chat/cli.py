@@ -4,7 +4,8 @@
 
 Lines typed on standard input are sent; room events are printed as they arrive. It
 reconnects by itself when the connection drops (lines typed meanwhile are sent once it
-is back), and ends at the end of its input or on Ctrl+C.
+is back, and the messages missed meanwhile are asked for with ``since``), and ends at
+the end of its input or on Ctrl+C.
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ import getpass
 import json
 import sys
 import threading
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))  # find store.py, imported or run
+
+from store import MessageId, id_key
 
 from tidewire.client import (
     ClientConnectionError,
@@ -29,17 +35,28 @@ Lines = asyncio.Queue["str | None"]
 
 
 class Screen:
-    """Turns room events into lines; a message already shown (history that a reconnect
+    """Turns room events into lines; a message already shown (one that a reconnection
     sends again) is not shown twice."""
 
     def __init__(self, nick: str) -> None:
         self.nick = nick
-        self.last_id = 0
+        self.last_id: MessageId | None = None  # the newest message shown
+        self.shown: set[str] = set()
+        self.welcomed = False
+
+    def join(self, room: str) -> dict[str, Any]:
+        """The join message; once in the room, one that catches up on what was missed."""
+        join: dict[str, Any] = {"type": "join", "room": room, "nick": self.nick}
+        if self.welcomed:
+            join["since"] = 0 if self.last_id is None else self.last_id
+        return join
 
     def message(self, message: dict[str, Any]) -> list[str]:
-        if message["id"] <= self.last_id:
+        if str(message["id"]) in self.shown:
             return []
-        self.last_id = message["id"]
+        self.shown.add(str(message["id"]))
+        if self.last_id is None or id_key(self.last_id) < id_key(message["id"]):
+            self.last_id = message["id"]
         return [f"[{message['room']}] {message['nick']}: {message['text']}"]
 
     def render(self, event: dict[str, Any]) -> list[str]:
@@ -50,6 +67,7 @@ class Screen:
             verb = "joined" if event["event"] == "join" else "left"
             return [f"* {event['nick']} {verb} (online: {', '.join(event['online'])})"]
         if kind == "welcome":
+            self.welcomed = True
             lines = [f"* joined #{event['room']} as {event['nick']}"]
             for message in event["history"]:
                 lines += self.message(message)
@@ -85,7 +103,7 @@ async def chat(url: str, room: str, nick: str) -> None:
             try:
                 async with session.ws_connect(f"{url}/ws", heartbeat=20) as ws:
                     delay = 0.5
-                    await ws.send_json({"type": "join", "room": room, "nick": nick})
+                    await ws.send_json(screen.join(room))
                     if await pump(ws, lines, screen):
                         return
                 problem = "disconnected"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from demo_support import CHROMIUM_ARGS, ChatServers, find_chromium
+from demo_support import CHROMIUM_ARGS, ChatProcess, ChatServers, find_chromium
+from redis_support import RedisServer
 
 
 @pytest.fixture
@@ -14,6 +16,24 @@ async def chat_servers() -> AsyncIterator[ChatServers]:
     servers = ChatServers()
     yield servers
     await servers.stop_all()
+
+
+@pytest.fixture
+def chat_processes(
+    redis_server: RedisServer, tmp_path: Path
+) -> Iterator[Callable[[int], list[ChatProcess]]]:
+    """Start chat server processes on the test's Redis: ``chat_processes(2)``."""
+    started: list[ChatProcess] = []
+
+    def start(count: int) -> list[ChatProcess]:
+        for _ in range(count):
+            log = tmp_path / f"chat-{len(started)}.log"
+            started.append(ChatProcess(redis_server.url, log))
+        return started[-count:]
+
+    yield start
+    for process in started:
+        process.stop()
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,9 @@ A module of its own, not conftest.py: every test folder has a conftest, and
 from __future__ import annotations
 
 import importlib.util
+import re
+import signal
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -45,6 +48,7 @@ def load_script(path: Path, name: str) -> ModuleType:
 
 
 chat = load_script(CHAT / "app.py", "demo_chat_app")
+chat_store = sys.modules["store"]  # the chat's history stores, as app.py imported them
 
 
 class ChatServers:
@@ -69,6 +73,50 @@ class ChatServers:
     async def stop_all(self) -> None:
         for url in list(self.runners):
             await self.stop(url)
+
+
+class ChatProcess:
+    """``demos/chat/app.py --redis URL`` in a process of its own, on a port it picked
+    (read from its banner); its log (stderr) goes to ``log_path``."""
+
+    def __init__(self, redis_url: str, log_path: Path) -> None:
+        self.log_path = log_path
+        argv = [sys.executable, str(CHAT / "app.py"), "--redis", redis_url]
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [*argv, "--port", "0", "--db", ":memory:"],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
+        assert self.process.stdout is not None
+        banner = self.process.stdout.readline()  # "Chat running on http://..."
+        found = re.search(r"http://127\.0\.0\.1:\d+", banner)
+        if found is None:
+            self.stop()
+            raise RuntimeError(f"the chat did not start: {banner}{self.log()}")
+        self.url = found[0]
+        self.pid = str(self.process.pid)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye to Redis, its presence has to expire."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        """Ctrl+C, as a user stops it (SIGKILL if that takes over 10 s)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 def find_chromium() -> tuple[str | None, str]:

@@ -63,9 +63,15 @@ async def test_two_pages_talk_in_a_room(
     await take_screenshot(ann)
     await bob.close()
     await wait_for_text(ann, "#messages .event", "bob left")
-    await ann.wait_for_function(
-        "() => [...document.querySelectorAll('#online li')].map((li) => li.textContent)"
-        ".join() === 'ann'",
+    await wait_for_online(ann, "ann")
+
+
+async def wait_for_online(page: Any, *names: str) -> None:
+    """Until the page lists exactly ``names`` as online."""
+    await page.wait_for_function(
+        "(names) => [...document.querySelectorAll('#online li')].map((li) => li.textContent)"
+        ".join() === names",
+        arg=",".join(names),
         timeout=TIMEOUT,
     )
 

@@ -1,12 +1,14 @@
-// The chat page: one WebSocket, re-opened with backoff when it drops.
-// User content only ever goes through textContent: no HTML injection.
+// The chat page: one WebSocket, re-opened with backoff when it drops; back in the
+// room, it asks for what it missed ("since" the newest message it has), whichever
+// server process answers. User content only ever goes through textContent.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 let socket = null;
 let joined = null;      // {nick, room} once the user has joined
 let retryDelay = 500;   // ms, doubled up to 10 s after each failed attempt
-let lastId = 0;         // the newest message shown, so history is not shown twice
+let lastId = null;      // the newest message shown: where a reconnection catches up
+let shown = new Set();  // ids shown, so no message is shown twice
 let unsent = "";        // the last text sent: back in the box if the server refuses it
 
 function setStatus(state, text = state) {
@@ -22,7 +24,7 @@ function connect() {
   socket.onopen = () => {
     setStatus("online");
     retryDelay = 500;
-    if (joined) send({type: "join", ...joined});
+    if (joined) send({type: "join", ...joined, since: lastId ?? 0});
   };
   socket.onmessage = (event) => handle(JSON.parse(event.data));
   socket.onclose = () => {
@@ -46,17 +48,38 @@ function showError(text) {
   $("error").textContent = text;
 }
 
-function addLine(build) {
+// Message ids grow: 7 (SQLite) or "1700000000000-3" (a Redis Stream), compared by parts.
+function olderThan(a, b) {
+  const x = String(a).split("-").map(Number);
+  const y = String(b).split("-").map(Number);
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const difference = (x[i] ?? 0) - (y[i] ?? 0);
+    if (difference) return difference < 0;
+  }
+  return false;
+}
+
+function addLine(build, id = null) {
   const list = $("messages");
   const item = document.createElement("li");
   build(item);
-  list.appendChild(item);
+  let next = null;  // in id order: two processes may publish in another order than stored
+  if (id !== null) {
+    item.dataset.id = String(id);
+    for (let node = list.lastElementChild; node; node = node.previousElementSibling) {
+      if (node.dataset.id === undefined) continue;
+      if (olderThan(node.dataset.id, id)) break;
+      next = node;
+    }
+  }
+  list.insertBefore(item, next);
   list.scrollTop = list.scrollHeight;
 }
 
 function addMessage(message) {
-  if (message.id <= lastId) return;
-  lastId = message.id;
+  if (shown.has(String(message.id))) return;
+  shown.add(String(message.id));
+  if (lastId === null || olderThan(lastId, message.id)) lastId = message.id;
   addLine((item) => {
     const time = document.createElement("span");
     time.className = "time";
@@ -68,7 +91,7 @@ function addMessage(message) {
     text.className = "text";
     text.textContent = message.text;
     item.append(time, nick, text);
-  });
+  }, message.id);
 }
 
 function addEvent(text) {
@@ -93,6 +116,7 @@ function handle(message) {
       $("join").hidden = true;
       $("chat").hidden = false;
       $("room-title").textContent = `#${message.room} as ${message.nick}`;
+      $("server").textContent = `process ${message.server}`;
       message.history.forEach(addMessage);
       showOnline(message.online);
       showError("");
@@ -118,7 +142,8 @@ function handle(message) {
 $("join").addEventListener("submit", (event) => {
   event.preventDefault();
   joined = {nick: $("nick").value.trim(), room: $("room").value.trim()};
-  lastId = 0;
+  lastId = null;
+  shown = new Set();
   $("messages").replaceChildren();
   send({type: "join", ...joined});
 });

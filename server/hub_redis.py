@@ -150,11 +150,13 @@ class RedisBackend:
 
         if self._redis is not None:
             raise RuntimeError("RedisBackend.start() was called already")
-        # No retries inside redis-py: a failure surfaces at once, and this backend
-        # decides how to come back (reconnect, resubscribe, renew).
-        # TCP keepalive notices a Redis that vanished without closing the connection.
+        # One immediate retry inside redis-py: a pooled connection that died with a
+        # restarted Redis is replaced once, rather than failing the first publish after
+        # it; a Redis that is down still fails at once, and this backend decides how to
+        # come back (reconnect, resubscribe, renew). TCP keepalive notices a Redis that
+        # vanished without closing the connection.
         self._redis = Redis.from_url(
-            self.url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=5.0, socket_keepalive=True
+            self.url, retry=Retry(NoBackoff(), 1), socket_connect_timeout=5.0, socket_keepalive=True
         )
         self._renew = self._redis.register_script(_RENEW)
         self._read = self._redis.register_script(_READ)

@@ -192,7 +192,7 @@ async def test_presence_counts_a_name_once_and_tells_each_change(tw_client: Clie
     client = await tw_client(app)
     observer = await connect(client, "/ws")  # subscribed without a name: not present
     alice = await connect(client, "/ws?name=alice")
-    bob = await connect(client, "/ws?name=bob")
+    bob = await connect(client, "/ws?name=bob", compress=0)  # share key None
     alice_again = await connect(client, "/ws?name=alice")  # another tab: no news
     assert await hub.presence("room") == ("alice", "bob")
     await alice.close()  # alice is still there in her other tab

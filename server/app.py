@@ -13,6 +13,7 @@ Lifecycle order (``AppRunner`` drives it):
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
@@ -120,6 +121,11 @@ class CleanupError(RuntimeError):
 CleanupContext = Callable[["Application"], AsyncIterator[None]]
 
 
+def debug_from_env() -> bool:
+    """Whether ``TIDEWIRE_DEBUG`` asks for debug mode (set, and not ``0`` or empty)."""
+    return os.environ.get("TIDEWIRE_DEBUG", "") not in ("", "0")
+
+
 class Application(MutableMapping["str | AppKey[Any]", Any]):
     """An HTTP application: its routes, middlewares, shared state and lifecycle hooks.
 
@@ -140,9 +146,13 @@ class Application(MutableMapping["str | AppKey[Any]", Any]):
     they raise 413 (``HTTPRequestEntityTooLarge``), at once when ``Content-Length``
     announces it. ``request.content`` and ``request.multipart()`` are not bounded:
     a handler that streams an upload decides how much it takes. ``None`` lifts the
-    bound. ``logger`` receives the errors of handlers. Connection limits and timeouts
-    belong to the server, see ``AppRunner``; there is no ``loop``, ``debug`` or
-    ``handler_args`` argument.
+    bound. ``logger`` receives the errors of handlers. ``debug=True`` (or
+    ``TIDEWIRE_DEBUG=1`` in the environment, or ``run_app(debug=True)``) turns on
+    asyncio's debug mode in the loop that serves it (slow callbacks are logged, with
+    where their task was created) and answers an unhandled exception with an HTML page
+    showing its traceback, instead of a plain 500: never in production, since the page
+    shows your code to whoever asks. Connection limits and timeouts belong to the
+    server, see ``AppRunner``; there is no ``loop`` or ``handler_args`` argument.
 
     The lifecycle signals (``on_startup``, ``on_shutdown``, ``on_cleanup``) receive the
     application; ``on_response_prepare`` receives the request and the response just
@@ -157,8 +167,10 @@ class Application(MutableMapping["str | AppKey[Any]", Any]):
         middlewares: Iterable[Middleware] = (),
         client_max_size: int | None = 1024**2,
         logger: logging.Logger = logger,
+        debug: bool | None = None,
     ) -> None:
         self._state: dict[str | AppKey[Any], Any] = {}
+        self.debug = debug_from_env() if debug is None else debug
         self.router = UrlDispatcher()
         self.middlewares: tuple[Middleware, ...] = tuple(middlewares)
         self.client_max_size = client_max_size

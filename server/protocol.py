@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import html
 import logging
 import sys
+import traceback
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
@@ -622,9 +624,9 @@ class HTTPProtocol(WriteFlowControl, HeaderCollector, asyncio.Protocol):
             response = await handler(request)
         except HTTPException as exc:
             response = exc
-        except Exception:
+        except Exception as exc:
             app.logger.exception("error handling %s %s", request.method, request.path)
-            response = HTTPInternalServerError()
+            response = _debug_page(request, exc) if app.debug else HTTPInternalServerError()
         if self._state is _UPGRADED:
             upgraded = cast(UpgradedConnection, self._upgraded)
             self._server.upgraded.discard(upgraded)
@@ -858,3 +860,16 @@ class HTTPProtocol(WriteFlowControl, HeaderCollector, asyncio.Protocol):
 
 _SETTLED = frozenset({_UPGRADED, _LINGERING, _CLOSING, _CLOSED})
 """States in which ``close()`` has nothing left to do."""
+
+
+def _debug_page(request: Request, exc: BaseException) -> StreamResponse:
+    """The 500 of an application in debug mode: the traceback, as an HTML page."""
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    body = (
+        "<!doctype html><meta charset='utf-8'><title>500 Internal Server Error</title>"
+        f"<h1>500 Internal Server Error</h1><p>{html.escape(request.method)} "
+        f"{html.escape(request.path_qs)}: {html.escape(type(exc).__name__)}: "
+        f"{html.escape(str(exc))}</p><pre>{html.escape(trace)}</pre>"
+        "<p>This page is shown because the application runs in debug mode.</p>"
+    )
+    return HTTPInternalServerError(text=body, content_type="text/html")

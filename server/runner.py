@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from tidewire.server.accesslog import DEFAULT_FORMAT, AccessLogger
-from tidewire.server.app import Application
+from tidewire.server.app import Application, debug_from_env
 from tidewire.server.protocol import Limits, Server
 
 __all__ = ["AppRunner", "BaseSite", "SockSite", "TCPSite", "UnixSite", "run_app"]
@@ -94,7 +94,10 @@ class AppRunner:
 
     async def setup(self) -> None:
         """Freeze the application and run its startup signals (``Application.startup``);
-        their exceptions propagate. Call it once, before starting sites."""
+        their exceptions propagate. Call it once, before starting sites. An
+        application in debug mode turns asyncio's debug mode on in this loop."""
+        if self.app.debug:
+            asyncio.get_running_loop().set_debug(True)
         self.app.freeze()
         await self.app.startup()
         self._server = Server(self.app, self._limits, self._access_log)
@@ -382,9 +385,11 @@ async def _serve(
 ) -> None:
     if not isinstance(app, Application):
         app = await app
+    loop = asyncio.get_running_loop()
+    if loop.get_debug():  # run_app(debug=True): the application's debug mode too
+        app.debug = True
     runner = AppRunner(app, shutdown_timeout=shutdown_timeout, **limits)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     if handle_signals:
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
@@ -424,6 +429,7 @@ def run_app(
     reuse_port: bool | None = None,
     access_log: logging.Logger | None = ACCESS_LOGGER,
     access_log_format: str = DEFAULT_FORMAT,
+    debug: bool | None = None,
     **limits: Any,
 ) -> None:
     """Serve ``app`` until SIGINT or SIGTERM, then shut down gracefully.
@@ -434,18 +440,26 @@ def run_app(
     listen (one site; see ``TCPSite``); ``path``, a Unix socket, is listened on
     instead when given (see ``UnixSite``), and ``sock``, a bound socket (systemd's,
     say), is served instead of either (see ``SockSite``). ``access_log`` and
-    ``access_log_format`` are ``AppRunner``'s. ``print`` (``None`` for silence)
-    announces the URL. ``shutdown_timeout`` is ``AppRunner``'s. ``handle_signals=False``
-    installs no signal handlers: Python's defaults apply (Ctrl-C still stops, through
-    ``KeyboardInterrupt``). ``use_uvloop=None`` follows the ``TIDEWIRE_UVLOOP``
-    environment variable (uvloop is used only when installed; otherwise a
-    ``RuntimeWarning``). ``**limits`` are ``Limits`` fields (``keepalive_timeout``, ...).
+    ``access_log_format`` are ``AppRunner``'s. ``debug=True`` puts the application in
+    debug mode (see ``Application``) and the loop in asyncio's from its first step
+    (None: as ``TIDEWIRE_DEBUG`` says, or the application's own ``debug``). ``print``
+    (``None`` for silence) announces the URL. ``shutdown_timeout`` is ``AppRunner``'s.
+    ``handle_signals=False`` installs no signal handlers: Python's defaults apply
+    (Ctrl-C still stops, through ``KeyboardInterrupt``). ``use_uvloop=None`` follows the
+    ``TIDEWIRE_UVLOOP`` environment variable (uvloop is used only when installed;
+    otherwise a ``RuntimeWarning``). ``**limits`` are ``Limits`` fields
+    (``keepalive_timeout``, ...).
 
     Raises what starting raises: ``OSError`` when the address cannot be bound, the
     exceptions of startup hooks, ``CleanupError`` from cleanup hooks.
     """
+    if debug is None:
+        debug = debug_from_env() or (isinstance(app, Application) and app.debug)
+    loop = _loop_factory(use_uvloop)()
+    if debug:
+        loop.set_debug(True)
     run_loop(
-        _loop_factory(use_uvloop)(),
+        loop,
         _serve(
             app,
             host,

@@ -26,6 +26,7 @@ from .messages import (
     WSMessageText,
     WSMsgType,
 )
+from .stats import MessageStats
 from .websocket import WebSocket
 
 WSCloseCode = CloseCode
@@ -38,6 +39,7 @@ __all__ = [
     "ConnectionClosed",
     "DeflateParams",
     "InvalidHandshake",
+    "MessageStats",
     "PayloadTooBig",
     "ProtocolError",
     "Role",

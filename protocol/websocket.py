@@ -28,6 +28,7 @@ from .errors import ConnectionClosed, WebSocketTimeoutError
 from .flow import WriteFlowControl
 from .messages import CLOSED_MESSAGE, WSMessage, WSMessageError, WSMsgType
 from .options import WebSocketOptions
+from .stats import MessageStats
 
 __all__ = ["WebSocket", "WebSocketTimeoutError"]  # the error is defined in errors.py
 
@@ -128,6 +129,7 @@ class WebSocket(WriteFlowControl, asyncio.BufferedProtocol):
         "_waiter",
         "_writev_fd",
         "protocol",
+        "stats",
     )
 
     def __init__(self, role: Role, options: WebSocketOptions = DEFAULT_OPTIONS) -> None:
@@ -139,6 +141,9 @@ class WebSocket(WriteFlowControl, asyncio.BufferedProtocol):
         )
         self._options = options
         self.protocol: str | None = None
+        # Set by instrumentation (metrics, the debug toolbar) before start(); see
+        # protocol/stats.py. None costs one check per read and per send.
+        self.stats: MessageStats | None = None
         # The two settings read on every received burst, kept at hand; the others
         # are read from the shared options.
         self._heartbeat = options.heartbeat
@@ -202,6 +207,8 @@ class WebSocket(WriteFlowControl, asyncio.BufferedProtocol):
         return self._read_view if direct is None else direct
 
     def buffer_updated(self, nbytes: int) -> None:
+        if self.stats is not None:
+            self.stats.bytes_in += nbytes
         if self._direct is not None:
             self._direct = None
             self._handle(self._conn.payload_received(nbytes))
@@ -226,9 +233,12 @@ class WebSocket(WriteFlowControl, asyncio.BufferedProtocol):
         # Once the application called close(), what the peer still sends is dropped:
         # nobody will read it, and reading resumed to see the answer (see close()).
         dropping = self._close_called
+        stats = self.stats
         for msg in events:
             kind = msg.type
             if kind is _TEXT or kind is _BINARY:
+                if stats is not None:
+                    stats.received(msg.data)  # type: ignore[arg-type]  # TEXT or BINARY
                 if not dropping:
                     self._deliver(msg)
                 continue
@@ -316,6 +326,8 @@ class WebSocket(WriteFlowControl, asyncio.BufferedProtocol):
         self._uncork()
         transport = self._transport
         if frame and transport is not None and not transport.is_closing():
+            if self.stats is not None:
+                self.stats.bytes_out += len(frame)
             transport.write(frame)
         self._on_closed()
 
@@ -451,6 +463,8 @@ class WebSocket(WriteFlowControl, asyncio.BufferedProtocol):
 
     def _write_message(self, data: str | bytes | bytearray | memoryview) -> None:
         head, payload = self._conn.message_parts(data)
+        if self.stats is not None:
+            self.stats.sent(data)
         if len(payload) < _GATHER_FROM:
             self.write_frame(head + payload)
         else:
@@ -514,6 +528,8 @@ class WebSocket(WriteFlowControl, asyncio.BufferedProtocol):
             raise RuntimeError("the WebSocket is not connected yet (prepare or connect first)")
         if transport.is_closing():
             raise ConnectionClosed(self._conn.close_code, self._conn.close_reason)
+        if self.stats is not None:
+            self.stats.bytes_out += len(data) + sum(map(len, more))
         cork = self._cork
         if cork is not None:
             cork.append(data)

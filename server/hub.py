@@ -208,7 +208,8 @@ class Hub:
     ``MemoryBackend``, this process only). A subscriber with more than
     ``max_buffer`` bytes unsent has stopped reading: it is dropped (closed with
     1008 without waiting, see ``WebSocket.abort``) so the others are not held
-    up, and counted in ``dropped``. ``on_presence`` is awaited with a
+    up, and counted in ``dropped``; ``delivered`` counts the messages written to
+    subscribers. ``on_presence`` is awaited with a
     ``PresenceChange`` whenever the names present in a topic that has subscribers
     here change. See the module docstring for the framing.
     """
@@ -222,6 +223,7 @@ class Hub:
         "_told",
         "_topics",
         "_watched",
+        "delivered",
         "dropped",
         "max_buffer",
         "on_presence",
@@ -245,6 +247,7 @@ class Hub:
         self._settling: set[asyncio.Task[None]] = set()
         self.max_buffer = max_buffer
         self.dropped = 0  # slow subscribers disconnected so far
+        self.delivered = 0  # messages written to a subscriber so far (for metrics)
         self.on_presence = on_presence
 
     @property
@@ -338,8 +341,11 @@ class Hub:
                     )
                     frames[key] = frame
                 ws.write_frame(frame, batch=True)
+                if ws.stats is not None:
+                    ws.stats.sent(data)
             except ConnectionClosed:
                 gone.append(ws)
+        self.delivered += len(members) - len(gone)
         if gone:
             for ws in gone:
                 self._forget(topic, ws)

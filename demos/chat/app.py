@@ -16,6 +16,13 @@ One process by default: the in-memory hub, history in SQLite. With ``--redis URL
 a Redis Stream per room, so any number of processes serve the same rooms, and a page
 that reconnects to another process catches up from its ``since``.
 
+The nickname and room live in the visitor's session (``tidewire.server.sessions``):
+the page reads ``GET /session`` when it loads and rejoins by itself, and saves them
+with ``POST /session`` once welcomed. With Redis the session is in Redis too
+(``RedisStorage``), so a reload rejoins on whichever process answers; otherwise it is
+an encrypted cookie, whose key is ``TIDEWIRE_CHAT_SECRET`` (url-safe base64 of 32
+bytes) or, without it, new at each start.
+
 A message is stored first, then published: the history holds every message that was
 broadcast. When it cannot be published (Redis is down) it is removed from the
 history again and its sender gets ``{"type": "error", "error": "not delivered: ..."}``.
@@ -45,12 +52,16 @@ from tidewire.server import (
     Application,
     BackendUnavailable,
     FileResponse,
+    HTTPBadRequest,
     Hub,
     PresenceChange,
     RedisBackend,
     Request,
+    Response,
     WebSocketResponse,
+    json_response,
     run_app,
+    sessions,
 )
 
 STATIC = Path(__file__).parent / "static"
@@ -247,6 +258,39 @@ async def chat_socket(request: Request) -> WebSocketResponse:
     return ws
 
 
+async def read_session(request: Request) -> Response:
+    """The nickname and room this visitor last joined with, for the page to rejoin."""
+    session = await sessions.get_session(request)
+    return json_response({"nick": session.get("nick"), "room": session.get("room")})
+
+
+async def write_session(request: Request) -> Response:
+    """Keep the nickname and room the page was welcomed with (400 if not valid)."""
+    try:
+        data = await request.json()
+    except ValueError:
+        data = None
+    nick = clean_nick(data.get("nick")) if isinstance(data, dict) else None
+    room = data.get("room") if isinstance(data, dict) else None
+    if nick is None or not isinstance(room, str) or not ROOM.fullmatch(room):
+        raise HTTPBadRequest(text="expected {nick, room} as the chat accepts them")
+    session = await sessions.get_session(request)
+    session["nick"], session["room"] = nick, room
+    return Response(status=204)
+
+
+def session_storage(redis_url: str | None) -> sessions.AbstractStorage:
+    """Redis when the rooms are there (every process reads the session), else an
+    encrypted cookie (its key from ``TIDEWIRE_CHAT_SECRET``, or new at each start)."""
+    month = 30 * 24 * 3600
+    if redis_url:
+        return sessions.RedisStorage(
+            redis_url, key_prefix=f"{PREFIX}session:", max_age=month, cookie_name="CHAT"
+        )
+    secret = os.environ.get("TIDEWIRE_CHAT_SECRET") or os.urandom(32)
+    return sessions.EncryptedCookieStorage(secret, max_age=month, cookie_name="CHAT")
+
+
 async def index(request: Request) -> FileResponse:
     return FileResponse(STATIC / "index.html", headers={"X-Tidewire-Process": server_id()})
 
@@ -283,6 +327,9 @@ def make_app(
     app[hub_key] = hub
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
+    sessions.setup(app, session_storage(redis_url))
+    app.router.add_get("/session", read_session)
+    app.router.add_post("/session", write_session)
     app.router.add_get("/", index)
     app.router.add_get("/ws", chat_socket)
     app.router.add_static("/static", STATIC)

@@ -166,3 +166,20 @@ async def test_history_and_reconnection_survive_a_restart(
     newcomer = await open_chat(browser, url, "bob")
     await wait_for_text(newcomer, "#messages .text", "remember me")  # history from SQLite
     await wait_for_text(newcomer, "#messages .text", "back again")
+
+
+async def test_a_reload_rejoins_without_typing(
+    browser: Any, chat_servers: ChatServers, tmp_path: Path
+) -> None:
+    url = await chat_servers.start(tmp_path / "chat.db")
+    page = await open_chat(browser, url, "cleo", room="garden")
+    await page.wait_for_function(
+        "async () => (await (await fetch('/session')).json()).room === 'garden'",
+        timeout=TIMEOUT,
+    )
+    cookie = [c for c in await page.context.cookies() if c["name"] == "CHAT"]
+    assert cookie and cookie[0]["httpOnly"] and cookie[0]["sameSite"] == "Lax"
+    assert "cleo" not in cookie[0]["value"]  # encrypted
+    await page.reload()
+    await page.wait_for_selector("#chat:not([hidden])", timeout=TIMEOUT)
+    assert await page.text_content("#room-title") == "#garden as cleo"

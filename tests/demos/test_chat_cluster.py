@@ -244,3 +244,26 @@ async def test_make_demo_cluster_serves_the_chat_on_two_workers_and_stops(
         if cluster.returncode is None:
             cluster.kill()
             await cluster.wait()
+
+
+async def test_a_reload_on_another_process_rejoins_from_the_session(
+    browser: Any, chat_processes: Start
+) -> None:
+    first, second = chat_processes(2)
+    context = await browser.new_context()  # one visitor: its cookies go to both ports
+    page = await context.new_page()
+    await page.goto(first.url)
+    await page.wait_for_selector("#status.online", timeout=15_000)
+    await page.fill("#nick", "ann")
+    await page.fill("#room", "tea")
+    await page.click("#join button")
+    await page.wait_for_selector("#chat:not([hidden])", timeout=15_000)
+    await page.wait_for_function(  # the page stored the nickname in the session
+        "async () => (await (await fetch('/session')).json()).nick === 'ann'", timeout=15_000
+    )
+    again = await context.new_page()
+    await again.goto(second.url)  # the other process, nothing typed
+    await again.wait_for_selector("#chat:not([hidden])", timeout=15_000)
+    assert await again.text_content("#room-title") == "#tea as ann"
+    assert await again.text_content("#server") == f"process {second.pid}"
+    await context.close()

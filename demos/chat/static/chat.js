@@ -113,6 +113,7 @@ function showOnline(names) {
 function handle(message) {
   switch (message.type) {
     case "welcome":
+      remember(message.nick, message.room);
       $("join").hidden = true;
       $("chat").hidden = false;
       $("room-title").textContent = `#${message.room} as ${message.nick}`;
@@ -139,6 +140,29 @@ function handle(message) {
   }
 }
 
+// The nickname and room live in the session: a reload (on any worker) rejoins.
+function remember(nick, room) {
+  fetch("/session", {
+    method: "POST",
+    headers: {"Content-Type": "application/json"},
+    body: JSON.stringify({nick, room}),
+  }).catch(() => {});  // only a convenience: the chat works without it
+}
+
+async function rejoin() {
+  try {
+    const saved = await (await fetch("/session")).json();
+    if (saved.nick && saved.room && !joined) {
+      $("nick").value = saved.nick;
+      $("room").value = saved.room;
+      joined = {nick: saved.nick, room: saved.room};
+      if (socket && socket.readyState === WebSocket.OPEN) send({type: "join", ...joined});
+    }
+  } catch (error) {
+    // no session to come back to: the form stays
+  }
+}
+
 $("join").addEventListener("submit", (event) => {
   event.preventDefault();
   joined = {nick: $("nick").value.trim(), room: $("room").value.trim()};
@@ -158,4 +182,5 @@ $("say").addEventListener("submit", (event) => {
   }
 });
 
+rejoin();
 connect();

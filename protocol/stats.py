@@ -36,15 +36,14 @@ class MessageStats:
         )
         self.truncate = truncate
 
-    def received(self, data: str | bytes) -> None:
-        """A message arrived."""
-        self.messages_in += 1
-        if self.recent is not None:
-            self.recent.append((False, data[: self.truncate]))
-
-    def sent(self, data: str | bytes | bytearray | memoryview) -> None:
-        """A message was written."""
-        self.messages_out += 1
+    def keep(self, outgoing: bool, data: str | bytes | bytearray | memoryview) -> None:
+        """Add a message to ``recent`` (the WebSocket counts it itself, inline)."""
         if self.recent is not None:
             cut = data[: self.truncate]
-            self.recent.append((True, cut if isinstance(cut, str) else bytes(cut)))
+            self.recent.append((outgoing, cut if isinstance(cut, str) else bytes(cut)))
+
+    def sent(self, data: str | bytes | bytearray | memoryview) -> None:
+        """A message was written by someone else than the WebSocket (a hub)."""
+        self.messages_out += 1
+        if self.recent is not None:
+            self.keep(True, data)

@@ -237,8 +237,10 @@ class WebSocket(WriteFlowControl, asyncio.BufferedProtocol):
         for msg in events:
             kind = msg.type
             if kind is _TEXT or kind is _BINARY:
-                if stats is not None:
-                    stats.received(msg.data)  # type: ignore[arg-type]  # TEXT or BINARY
+                if stats is not None:  # inline: this runs per message when watched
+                    stats.messages_in += 1
+                    if stats.recent is not None:
+                        stats.keep(False, msg.data)  # type: ignore[arg-type]  # TEXT or BINARY
                 if not dropping:
                     self._deliver(msg)
                 continue
@@ -463,8 +465,11 @@ class WebSocket(WriteFlowControl, asyncio.BufferedProtocol):
 
     def _write_message(self, data: str | bytes | bytearray | memoryview) -> None:
         head, payload = self._conn.message_parts(data)
-        if self.stats is not None:
-            self.stats.sent(data)
+        stats = self.stats
+        if stats is not None:
+            stats.messages_out += 1
+            if stats.recent is not None:
+                stats.keep(True, data)
         if len(payload) < _GATHER_FROM:
             self.write_frame(head + payload)
         else:
@@ -529,7 +534,7 @@ class WebSocket(WriteFlowControl, asyncio.BufferedProtocol):
         if transport.is_closing():
             raise ConnectionClosed(self._conn.close_code, self._conn.close_reason)
         if self.stats is not None:
-            self.stats.bytes_out += len(data) + sum(map(len, more))
+            self.stats.bytes_out += len(data) + sum(map(len, more)) if more else len(data)
         cork = self._cork
         if cork is not None:
             cork.append(data)

@@ -650,10 +650,11 @@ class HTTPProtocol(WriteFlowControl, HeaderCollector, asyncio.Protocol):
         try:
             if response.prepared:
                 await response.write_eof()
-            elif (
-                type(response).prepare is StreamResponse.prepare
-                and not request.app._prepare_signals
-            ):
+            elif type(response).prepare is StreamResponse.prepare:
+                # One write for head and body even with on_response_prepare receivers
+                # (sessions, CORS, metrics): run them here, then render.
+                for signal in request.app._prepare_signals:
+                    await signal.send(request, response)
                 self.write(response._render(request))
             else:
                 await response.prepare(request)

@@ -104,7 +104,7 @@ class _Record:
             headers=list(request.headers.items()),
             cookies=dict(request.cookies),
             route={
-                "name": str(match.route_name),
+                "name": match.route_name or "",
                 "handler": _qualname(handler),
                 "resource": str(match.resource),
                 "parameters": json.dumps(dict(match)),
@@ -307,13 +307,15 @@ class _Toolbar:
 
     async def websockets(self, request: Request) -> StreamResponse:
         data = json.dumps(self.sockets()).replace("<", "\\u003c")
-        body = _WEBSOCKETS_BODY.replace("$SNAPSHOT", data).replace("$FEED", PREFIX + "ws")
+        # the snapshot last: a message that reads "$PREFIX" stays as it is
+        body = _WEBSOCKETS_BODY.replace("$PREFIX", PREFIX).replace("$SNAPSHOT", data)
         return _page("WebSockets", body)
 
     async def feed(self, request: Request) -> StreamResponse:
         """The WebSockets panel's live feed: a JSON snapshot whenever it changes
         (looked at every half second)."""
-        ws = WebSocketResponse()
+        # A browser lets any site open a WebSocket to localhost: only our own pages may.
+        ws = WebSocketResponse(origin_check=lambda origin: _same_origin(origin, request))
         await ws.prepare(request)
         sent = ""
         while not ws.closed:
@@ -332,6 +334,11 @@ class _Toolbar:
         root.addHandler(self.capture)
         yield
         root.removeHandler(self.capture)
+
+
+def _same_origin(origin: str | None, request: Request) -> bool:
+    """No Origin (not a browser), or the page's own: scheme and host as requested."""
+    return origin is None or origin == f"{request.scheme}://{request.host}"
 
 
 def _e(value: object) -> str:
@@ -395,7 +402,7 @@ _WEBSOCKETS_BODY = """
 <h2>Recently closed</h2>
 <table><thead><tr><th>#</th><th>path</th><th>subprotocol</th><th>extensions</th>
 <th>msgs in</th><th>msgs out</th><th>bytes in</th><th>bytes out</th><th>opened</th>
-<th>recent messages</th><th>code</th><th>reason</th></tr></thead>
+<th>recent messages</th><th>closed</th><th>code</th><th>reason</th></tr></thead>
 <tbody id="closed"></tbody></table>
 <script id="snapshot" type="application/json">$SNAPSHOT</script>
 <script>
@@ -405,8 +412,13 @@ const COLUMNS = ["id", "path", "protocol", "extensions", "messages_in", "message
 function cell(row, name, value) {
   const td = row.insertCell();
   td.className = name.replace("_", "-");
-  if (name === "opened") value = new Date(value * 1000).toLocaleTimeString();
-  if (name === "recent") {
+  if (name === "opened" || name === "closed") value = new Date(value * 1000).toLocaleTimeString();
+  if (name === "id") {
+    const link = document.createElement("a");
+    link.href = "$PREFIX" + value;
+    link.textContent = "#" + value;
+    td.appendChild(link);
+  } else if (name === "recent") {
     td.classList.add("recent");
     for (const [way, text] of value) {
       const line = document.createElement("div");
@@ -426,12 +438,12 @@ function fill(id, sockets, extra) {
 }
 function render(snapshot) {
   fill("open", snapshot.open, []);
-  fill("closed", snapshot.closed, ["code", "reason"]);
+  fill("closed", snapshot.closed, ["closed", "code", "reason"]);
 }
 render(JSON.parse(document.getElementById("snapshot").textContent));
 function connect() {
   const state = document.getElementById("feed-state");
-  const ws = new WebSocket(location.origin.replace(/^http/, "ws") + "$FEED");
+  const ws = new WebSocket(location.origin.replace(/^http/, "ws") + "$PREFIXws");
   ws.onopen = () => { state.textContent = "live"; };
   ws.onmessage = (event) => render(JSON.parse(event.data));
   ws.onclose = () => { state.textContent = "disconnected, retrying"; setTimeout(connect, 1000); };

@@ -249,6 +249,18 @@ async def test_websockets_are_watched_until_they_close(
     await feed.close()
 
 
+async def test_the_live_feed_refuses_the_pages_of_other_sites(
+    serve: Serve, http: aiohttp.ClientSession
+) -> None:
+    url = (await serve(make_app())).url
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await http.ws_connect(url + "/_debugtoolbar/ws", origin="http://evil.example")
+    assert refused.value.status == 403
+    own = await http.ws_connect(url + "/_debugtoolbar/ws", origin=url)
+    assert json.loads((await own.receive()).data) == {"open": [], "closed": []}
+    await own.close()
+
+
 @pytest.mark.parametrize(
     "headers", [{"Forwarded": "for=127.0.0.1"}, {"X-Forwarded-For": "127.0.0.1"}]
 )

@@ -44,7 +44,7 @@ from multidict import CIMultiDict
 
 from tidewire.protocol.messages import WSMsgType
 from tidewire.protocol.stats import MessageStats
-from tidewire.server.app import AppKey, Application
+from tidewire.server.app import Application
 from tidewire.server.exceptions import HTTPException, HTTPForbidden, HTTPNotFound
 from tidewire.server.middleware import Handler
 from tidewire.server.request import Request
@@ -58,7 +58,6 @@ log = logging.getLogger("tidewire.server.debugtoolbar")
 
 PREFIX = "/_debugtoolbar/"
 _RECORD = "tidewire.debugtoolbar.record"  # the request's record, in its state
-_TOOLBAR = AppKey("tidewire.debugtoolbar", object)
 _MAX_LOGS = 200  # log records kept per request
 _current: contextvars.ContextVar[_Record | None] = contextvars.ContextVar(
     "tidewire_debugtoolbar_record", default=None
@@ -88,7 +87,6 @@ class _Record:
     session: dict[str, Any] | None = None
     logs: list[tuple[float, str, str, str]] = field(default_factory=list)
     exception: str | None = None
-    socket: _Socket | None = None
 
     @classmethod
     def begin(cls, number: int, request: Request) -> _Record:
@@ -157,7 +155,11 @@ class _LogCapture(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         target = _current.get()
         if target is not None and len(target.logs) < _MAX_LOGS:
-            text = self.format(record)
+            try:
+                text = self.format(record)
+            except Exception:
+                self.handleError(record)  # logging's way: a message that does not format
+                return
             target.logs.append((record.created, record.levelname, record.name, text))
 
 
@@ -219,8 +221,7 @@ class _Toolbar:
             record.duration = time.perf_counter() - record.clock
             session = request.get(_SESSION)
             record.session = dict(session) if session is not None else None
-            if record.socket is not None:
-                self.socket_closed(record.socket)
+            self.socket_closed(record.id)
 
     async def on_prepare(self, request: Request, response: StreamResponse) -> None:
         record: _Record | None = request.get(_RECORD)
@@ -230,8 +231,7 @@ class _Toolbar:
         record.response_headers = response.headers
         if isinstance(response, WebSocketResponse):
             stats = response.stats = MessageStats(keep=20, truncate=200)
-            record.socket = _Socket(response, request.path, time.time(), stats)
-            self.open[record.id] = record.socket
+            self.open[record.id] = _Socket(response, request.path, time.time(), stats)
         elif (
             isinstance(response, Response)
             and response.content_type == "text/html"
@@ -240,14 +240,14 @@ class _Toolbar:
         ):
             response.body = _inject(response.body, _badge(record))
 
-    def socket_closed(self, socket: _Socket) -> None:
-        for number, watched in list(self.open.items()):
-            if watched is socket:
-                del self.open[number]
-                ws = socket.ws
-                closed = socket.snapshot(number)
-                closed.update(closed=time.time(), code=ws.close_code, reason=ws.close_reason)
-                self.closed.appendleft(closed)
+    def socket_closed(self, number: int) -> None:
+        """Its handler returned: from the open sockets to the recently closed ones."""
+        socket = self.open.pop(number, None)
+        if socket is not None:
+            closed = socket.snapshot(number)
+            ws = socket.ws
+            closed.update(closed=time.time(), code=ws.close_code, reason=ws.close_reason)
+            self.closed.appendleft(closed)
 
     def sockets(self) -> dict[str, Any]:
         return {
@@ -472,7 +472,6 @@ def setup(
     if app.frozen:
         raise RuntimeError("debugtoolbar.setup() must run before the application starts")
     toolbar = _Toolbar(hosts, max_requests, max_closed)
-    app[_TOOLBAR] = toolbar
     app.middlewares = (toolbar.middleware, *app.middlewares)
     app.on_response_prepare.append(toolbar.on_prepare)
     app.cleanup_ctx.append(toolbar.capture_logs)

@@ -261,7 +261,7 @@ class _Toolbar:
         rows = "".join(
             f"<tr><td><a href='{PREFIX}{r.id}'>#{r.id}</a></td><td>{_clock(r.started)}</td>"
             f"<td>{_e(r.request_line)}</td><td>{_e(r.status)}</td>"
-            f"<td>{r.elapsed() * 1000:.1f} ms</td><td>{_e(r.route['name'])}</td>"
+            f"<td>{_ms(r.elapsed())}</td><td>{_e(r.route['name'])}</td>"
             f"<td>{'error' if r.exception else ''}</td></tr>"
             for r in self.requests
         )
@@ -282,7 +282,7 @@ class _Toolbar:
             else _table((k, json.dumps(v, default=repr)) for k, v in record.session.items())
         )
         logs = "".join(
-            f"<tr><td>{(at - record.started) * 1000:+.1f} ms</td><td>{_e(level)}</td>"
+            f"<tr><td>+{_ms(at - record.started)}</td><td>{_e(level)}</td>"
             f"<td>{_e(name)}</td><td><pre>{_e(text)}</pre></td></tr>"
             for at, level, name, text in record.logs
         )
@@ -291,7 +291,7 @@ class _Toolbar:
             f"<h2 id='request-line'>{_e(record.request_line)}</h2>"
             f"<p>from {_e(record.remote)} at {_clock(record.started)}, "
             f"<b id='status'>{_e(record.status)} {_e(record.reason)}</b> in "
-            f"<b id='time'>{record.elapsed() * 1000:.1f} ms</b></p>"
+            f"<b id='time'>{_ms(record.elapsed())}</b></p>"
             f"{exception}"
             f"<h3>Request headers</h3>{_table(record.headers, 'request-headers')}"
             f"<h3>Cookies</h3>{_table(record.cookies.items(), 'cookies')}"
@@ -345,6 +345,10 @@ def _e(value: object) -> str:
     return html.escape("" if value is None else str(value))
 
 
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
 def _clock(timestamp: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(timestamp)) + f".{timestamp % 1:.3f}"[2:]
 
@@ -361,7 +365,7 @@ def _inject(body: bytes, badge: bytes) -> bytes:
 
 
 def _badge(record: _Record) -> bytes:
-    text = f"{record.status} &middot; {record.elapsed() * 1000:.1f} ms"
+    text = f"{record.status} &middot; {_ms(record.elapsed())}"
     return (
         f"<a id='tidewire-debugtoolbar' href='{PREFIX}{record.id}' title='tidewire debug "
         "toolbar' style='position:fixed;right:8px;bottom:8px;z-index:2147483647;"

@@ -14,11 +14,13 @@ from server_support import Serve
 
 from tidewire.server import (
     Application,
+    AppRunner,
     FileResponse,
     Handler,
     Request,
     Response,
     StreamResponse,
+    TCPSite,
     WebSocketResponse,
     debugtoolbar,
     json_response,
@@ -280,6 +282,23 @@ async def test_a_host_not_listed_is_refused(serve: Serve, http: aiohttp.ClientSe
     assert await fetch(http, url + "/") == (200, PAGE)
     listed = (await serve(make_app(hosts=["127.0.0.0/8"]))).url
     assert (await fetch(http, listed + "/_debugtoolbar/"))[0] == 200
+
+
+async def test_ipv6_loopback_is_local_too(http: aiohttp.ClientSession) -> None:
+    runner = AppRunner(make_app(), shutdown_timeout=1.0)
+    await runner.setup()
+    try:
+        site = TCPSite(runner, "::1", 0)
+        try:
+            await site.start()
+        except OSError:
+            pytest.skip("no IPv6 loopback here")
+        url = f"http://[::1]:{site.port}"
+        status, text = await fetch(http, url + "/")
+        assert status == 200 and BADGE.search(text) is not None
+        assert "from ::1 at" in (await fetch(http, url + "/_debugtoolbar/1"))[1]
+    finally:
+        await runner.cleanup()
 
 
 async def test_setup_warns_and_must_come_before_the_start(

@@ -167,6 +167,7 @@ class _Toolbar:
     """The toolbar of one application: its settings, the last requests and the sockets."""
 
     def __init__(self, hosts: Iterable[str], max_requests: int, max_closed: int) -> None:
+        hosts = [hosts] if isinstance(hosts, str) else hosts  # one host, not its characters
         self.networks = [ipaddress.ip_network(host, strict=False) for host in hosts]
         self.requests: deque[_Record] = deque(maxlen=max_requests)  # newest first
         self.open: dict[int, _Socket] = {}
@@ -469,9 +470,10 @@ def setup(
     only, so it logs a warning saying so.
 
     ``hosts`` are the addresses or networks (``"10.0.0.0/8"``) it answers and records,
-    instead of 127.0.0.1 and ::1; ``max_requests`` requests and ``max_closed`` closed
-    WebSockets are kept. Call it on the root application before it starts
-    (``RuntimeError`` after); ``ValueError`` for a host that is no address or network.
+    instead of 127.0.0.1 and ::1 (a string is one of them); ``max_requests`` requests
+    and ``max_closed`` closed WebSockets are kept. Call it on the root application
+    before it starts (``RuntimeError`` after); ``ValueError`` for a host that is no
+    address or network.
     """
     if app.frozen:
         raise RuntimeError("debugtoolbar.setup() must run before the application starts")

@@ -282,6 +282,10 @@ async def test_a_host_not_listed_is_refused(serve: Serve, http: aiohttp.ClientSe
     assert await fetch(http, url + "/") == (200, PAGE)
     listed = (await serve(make_app(hosts=["127.0.0.0/8"]))).url
     assert (await fetch(http, listed + "/_debugtoolbar/"))[0] == 200
+    one = (await serve(make_app(hosts="127.0.0.1"))).url  # a string is one host
+    assert (await fetch(http, one + "/_debugtoolbar/"))[0] == 200
+    with pytest.raises(ValueError):
+        make_app(hosts=["localhost"])  # addresses and networks, not names
 
 
 async def test_ipv6_loopback_is_local_too(http: aiohttp.ClientSession) -> None:

@@ -351,7 +351,8 @@ def _ms(seconds: float) -> str:
 
 
 def _clock(timestamp: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(timestamp)) + f".{timestamp % 1:.3f}"[2:]
+    milliseconds = int(timestamp * 1000) % 1000
+    return time.strftime("%H:%M:%S", time.localtime(timestamp)) + f".{milliseconds:03d}"
 
 
 def _table(rows: Iterable[tuple[str, str]], ident: str = "") -> str:

@@ -48,7 +48,7 @@ lint: install
 	$(BIN)/ruff check protocol server client tests demos bench
 	$(BIN)/ruff format --check protocol server client tests demos bench
 	$(BIN)/mypy -p tidewire.protocol -p tidewire.server -p tidewire.client
-	$(BIN)/mypy demos/echo.py demos/echo_client.py demos/chat/app.py demos/chat/cli.py demos/chat/store.py demos/chat/cluster.py
+	$(BIN)/mypy demos/echo.py demos/echo_client.py demos/chat/app.py demos/chat/cli.py demos/chat/store.py demos/chat/cluster.py demos/toolbar_demo.py
 
 conformance: install
 	$(BIN)/python tests/conformance/run.py

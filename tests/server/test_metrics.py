@@ -71,11 +71,11 @@ def echo_app(**setup_kwargs: object) -> Application:
     async def echo(request: Request) -> WebSocketResponse:
         ws = WebSocketResponse(origin_check=lambda origin: origin != "http://evil.example")
         await ws.prepare(request)
-        async for msg in ws:
-            if msg.type is WSMsgType.TEXT:
-                await ws.send_str(msg.data)
-            elif msg.type is WSMsgType.BINARY:
+        async for msg in ws:  # text back as text, binary as binary
+            if msg.type is WSMsgType.BINARY:
                 await ws.send_bytes(msg.data)
+            elif msg.type is WSMsgType.TEXT:
+                await ws.send_str(msg.data)
         return ws
 
     app = Application()

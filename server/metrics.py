@@ -137,6 +137,7 @@ class Metrics:
         ends. ``setup`` installs it outermost."""
         start = perf_counter()
         status = 500  # what the server answers to an exception other than HTTPException
+        cancelled = False
         try:
             response = await handler(request)
             if isinstance(response, StreamResponse):
@@ -145,12 +146,15 @@ class Metrics:
         except HTTPException as exc:
             status = exc.status
             raise
+        except BaseException as exc:
+            cancelled = not isinstance(exc, Exception)  # no waiting for a close then
+            raise
         finally:
             sent = request._response
             if sent is None:  # the usual case: the server sends the answer after us
                 self._count(request, status, perf_counter() - start)
             elif isinstance(sent, WebSocketResponse) and sent in self._open:
-                await self._finish(sent)
+                await self._finish(sent, close=not cancelled)
                 self._count(request, 101, None)
             else:  # a head sent by the handler (a stream): that status is what went out
                 self._count(request, sent.status, perf_counter() - start)
@@ -176,11 +180,13 @@ class Metrics:
                 response.stats = MessageStats()
             self._open.add(response)
 
-    async def _finish(self, ws: WebSocketResponse) -> None:
-        """The WebSocket's handler ended: close it as the server would next (so its
-        close code and last bytes are known), then add its counts to the totals."""
-        with contextlib.suppress(Exception):  # the server's own close() logs a failure
-            await ws.close()
+    async def _finish(self, ws: WebSocketResponse, *, close: bool) -> None:
+        """The WebSocket's handler ended: ``close`` it as the server does next (so its
+        close code and last bytes are known; not when the handler was cancelled, as the
+        server does not then), then add its counts to the totals."""
+        if close:
+            with contextlib.suppress(Exception):  # the server's own close() logs a failure
+                await ws.close()
         self._open.discard(ws)
         stats = ws.stats
         if stats is not None:

@@ -347,7 +347,8 @@ class _Mirror:
             old = self.last.latency.get(values, [0.0] * len(hist))
             child: Any = self.histogram.labels(*values)
             # No public call adds n observations to a bucket: these are the child's
-            # multiprocess values, as observe() increments them (stable since 0.4).
+            # multiprocess values that observe() increments (prometheus_client's
+            # internals: test_multiprocess_mode_sums_the_workers checks them).
             if hist[0] != old[0]:
                 child._sum.inc(hist[0] - old[0])
             for i, count in enumerate(hist[1:]):

@@ -106,10 +106,15 @@ class Servers:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(
-        self, script: Path, loop: str, name: str, redis: str | None = None
+        self,
+        script: Path,
+        loop: str,
+        name: str,
+        redis: str | None = None,
+        extra: tuple[str, ...] = (),
     ) -> tuple[int, int]:
         port = free_port()
-        args = [PY, str(script), "--host", "127.0.0.1", "--port", str(port)]
+        args = [PY, str(script), "--host", "127.0.0.1", "--port", str(port), *extra]
         if loop == "uvloop":
             args.append("--uvloop")
         if redis is not None:

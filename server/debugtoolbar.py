@@ -15,7 +15,9 @@ closed ones with their close code and reason, updated live over a WebSocket of i
 
 Only requests from ``hosts`` (127.0.0.1 and ::1 unless told otherwise) are recorded and
 answered; one carrying ``Forwarded`` or ``X-Forwarded-For`` is refused (403, no badge),
-since behind a reverse proxy on the same machine every client looks local. The toolbar
+since behind a reverse proxy on the same machine every client looks local, and so is
+one whose ``Host`` names anything but ``localhost`` or an IP address: a page of another
+site whose name was made to resolve to 127.0.0.1 (DNS rebinding) cannot read it. The toolbar
 shows cookies, sessions and tracebacks to whoever it answers: keep it to development.
 
 Log records reach the toolbar through a handler on the root logger, so only those the
@@ -180,6 +182,8 @@ class _Toolbar:
     def allows(self, request: Request) -> bool:
         """A request from a listed host that no proxy forwarded."""
         if "Forwarded" in request.headers or "X-Forwarded-For" in request.headers:
+            return False
+        if not _local_name(request.headers.get("Host", "")):
             return False
         peer = request.protocol.peername  # the socket's peer, not what a clone claims
         host = peer[0] if isinstance(peer, (tuple, list)) and peer else None
@@ -488,3 +492,19 @@ def setup(
     router.add_get(PREFIX + "ws", toolbar.guard(toolbar.feed))
     router.add_get(PREFIX + "{number:\\d+}", toolbar.guard(toolbar.detail))
     log.warning("debug toolbar enabled: never in production")
+
+
+def _local_name(host: str) -> bool:
+    """Whether a ``Host`` header names ``localhost`` or an IP address (port aside):
+    a DNS name may have been pointed at 127.0.0.1 by a hostile page (DNS rebinding)."""
+    if host.startswith("["):  # [IPv6]:port
+        name = host[1 : host.find("]")].partition("%")[0]
+    else:
+        name = host.rpartition(":")[0] if host.count(":") == 1 else host
+    if name.lower() == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True

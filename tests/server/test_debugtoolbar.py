@@ -314,3 +314,14 @@ async def test_setup_warns_and_must_come_before_the_start(
     await serve(app)
     with pytest.raises(RuntimeError, match="before the application starts"):
         debugtoolbar.setup(app)
+
+
+async def test_a_rebound_host_name_is_refused(serve: Serve, http: aiohttp.ClientSession) -> None:
+    app = Application()
+    debugtoolbar.setup(app)
+    url = (await serve(app)).url
+    async with http.get(url + "/_debugtoolbar/", headers={"Host": "evil.example:80"}) as resp:
+        assert resp.status == 403  # a page of evil.example resolved to 127.0.0.1
+    for host in ("localhost:8080", "127.0.0.1", "[::1]:8080"):
+        async with http.get(url + "/_debugtoolbar/", headers={"Host": host}) as resp:
+            assert resp.status == 200, host

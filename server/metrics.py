@@ -195,7 +195,8 @@ class Metrics:
             closed[1] += stats.messages_out
             closed[2] += stats.bytes_in
             closed[3] += stats.bytes_out
-        code = ws.close_code if ws.close_code is not None else 1006
+        # int(): a CloseCode member prints as its name on Python 3.10, not its number
+        code = int(ws.close_code) if ws.close_code is not None else 1006
         self._closes[code] = self._closes.get(code, 0) + 1
 
     # -- reading (at scrape time) ------------------------------------------------------
@@ -206,7 +207,7 @@ class Metrics:
         snap = Snapshot()
         for (method, resource, status), entry in list(self._requests.items()):
             route = route_label(resource)
-            key = (method, route, str(status))
+            key = (method, route, str(int(status)))
             snap.requests[key] = snap.requests.get(key, 0) + entry[0]
             if status == 101:
                 continue
@@ -226,7 +227,7 @@ class Metrics:
         snap.messages = {("in",): mi, ("out",): mo}
         snap.bytes = {("in",): bi, ("out",): bo}
         snap.closes = {(str(code),): n for code, n in list(self._closes.items())}
-        snap.refused = {(str(status),): n for status, n in list(self._refused.items())}
+        snap.refused = {(str(int(status)),): n for status, n in list(self._refused.items())}
         snap.delivered = {(name,): hub.delivered for name, hub in self.hubs.items()}
         snap.dropped = {(name,): hub.dropped for name, hub in self.hubs.items()}
         return snap

@@ -122,15 +122,17 @@ async def served(http: aiohttp.ClientSession, server: Process, path: str = "/pid
 
 
 async def pids(
-    http: aiohttp.ClientSession, server: Process, want: int, tries: int = 60
+    http: aiohttp.ClientSession, server: Process, want: int, tries: int = 100
 ) -> set[int]:
-    """Ask ``/pid`` until ``want`` different workers answered (or ``tries`` ran out)."""
+    """Ask ``/pid`` until ``want`` different workers answered (or ``tries`` ran out,
+    a pause apart: on a busy machine the second worker may still be booting)."""
     seen: set[int] = set()
     for _ in range(tries):
         answers = await asyncio.gather(*(get(http, server.url + "/pid") for _ in range(4)))
         seen.update(int(pid) for pid in answers)
         if len(seen) >= want:
             break
+        await asyncio.sleep(0.05)
     return seen
 
 

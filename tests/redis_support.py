@@ -13,12 +13,7 @@ from pathlib import Path
 
 from debian import debian_program
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on (at the time of asking)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tidewire.server.testing import unused_port
 
 
 def find_redis_server() -> tuple[str | None, str]:
@@ -32,7 +27,7 @@ class RedisServer:
 
     def __init__(self, binary: str, port: int | None = None) -> None:
         self.binary = binary
-        self.port = port if port is not None else free_port()
+        self.port = port if port is not None else unused_port()
         self._dir = tempfile.TemporaryDirectory(prefix="tidewire-redis-")
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,16 +12,9 @@ from pathlib import Path
 from yarl import URL
 
 from tidewire.client import BasicAuth
+from tidewire.server.testing import unused_port
 
 USER, PASSWORD = "tide", "s3cret"
-
-
-def free_port() -> int:
-    """A port nothing listens on (free when asked: good enough for a test)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -44,7 +36,7 @@ async def tinyproxy(
 ) -> AsyncIterator[Proxy]:
     """Run tinyproxy in the foreground on 127.0.0.1; ``auth`` makes it want Basic
     credentials, ``connect_ports`` limits the ports it tunnels to (none: any)."""
-    port = free_port()
+    port = unused_port()
     log = directory / "tinyproxy.log"
     lines = [
         f"Port {port}",

@@ -18,7 +18,7 @@ import pytest
 import trustme
 from client_servers import aiohttp_server, raw_server
 from debian import debian_program
-from proxy_support import PASSWORD, USER, Proxy, free_port, tinyproxy
+from proxy_support import PASSWORD, USER, Proxy, tinyproxy
 from yarl import URL
 
 from tidewire.client import (
@@ -34,6 +34,7 @@ from tidewire.client import (
     TCPConnector,
     WSMsgType,
 )
+from tidewire.server.testing import unused_port
 
 tidewire_server = importlib.import_module("tidewire.server")
 
@@ -236,7 +237,7 @@ async def test_proxy_refusing_connect_to_a_port(
 
 
 async def test_unreachable_proxy(target: URL) -> None:
-    port = free_port()
+    port = unused_port()
     async with ClientSession() as session:
         for url in (target / "echo", target.with_scheme("https") / "echo"):
             with pytest.raises(ClientProxyConnectionError) as caught:
@@ -295,7 +296,7 @@ async def test_trust_env_http_proxy_and_no_proxy(
 async def test_trust_env_lower_case_wins(
     open_proxy: Proxy, target: URL, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing there
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{unused_port()}")  # nothing there
     monkeypatch.setenv("http_proxy", str(open_proxy.url))
     async with ClientSession(trust_env=True) as session:
         seen = await (await session.get(target / "echo")).json()
@@ -397,7 +398,7 @@ async def test_absolute_form_connections_are_pooled_by_proxy(target: URL) -> Non
             await writer.drain()
 
     async with raw_server(keep_alive_proxy) as proxy, ClientSession(proxy=proxy) as session:
-        other = target.with_port(free_port())
+        other = target.with_port(unused_port())
         for url in (target / "a", other / "b", target / "c"):
             assert await (await session.get(url)).text() == "ok"
         assert session.connector.idle == 1

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 from client_servers import aiohttp_server
-from proxy_support import free_port
 from yarl import URL
 
 import tidewire.client as tw
 from tidewire.client import ClientConnectorError, ClientSession, TCPConnector, TraceConfig
+from tidewire.server.testing import unused_port
 
 tracing_module = importlib.import_module("tidewire.client.tracing")
 
@@ -153,7 +153,7 @@ async def test_a_redirect(target: URL) -> None:
 
 async def test_an_exception() -> None:
     recorder = Recorder()
-    url = URL(f"http://127.0.0.1:{free_port()}/nothing")
+    url = URL(f"http://127.0.0.1:{unused_port()}/nothing")
     async with ClientSession(trace_configs=[recorder.config]) as session:
         with pytest.raises(ClientConnectorError) as caught:
             await session.get(url)

@@ -31,6 +31,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tidewire.server.testing import unused_port
+
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "autobahn"
 AGENT = "tidewire"
@@ -64,13 +66,6 @@ def plan_jobs() -> list[Job]:
             cases = [f"{subgroup}.{n}" for n in range(first, last + 1)]
             jobs.append(Job(f"{subgroup}.{first}-{last}", cases))
     return jobs
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -107,7 +102,7 @@ def rss_of(pid: int) -> int:
 
 def start_server_job(wstest: str, job: Job) -> None:
     """An echo server of its own for each job, so that jobs share no event loop."""
-    port = free_port()
+    port = unused_port()
     job.outdir.mkdir(parents=True)
     with open(job.outdir / "echo.log", "wb") as log:
         echo = subprocess.Popen(
@@ -129,7 +124,7 @@ def start_server_job(wstest: str, job: Job) -> None:
 
 def start_client_job(wstest: str, job: Job) -> None:
     """A fuzzing server of its own for each job, driven by its own echo client."""
-    port = free_port()
+    port = unused_port()
     spec = {
         "url": f"ws://127.0.0.1:{port}",
         "outdir": str(job.outdir),

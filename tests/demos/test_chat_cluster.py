@@ -15,10 +15,11 @@ from typing import Any, NamedTuple
 
 import pytest
 from demo_support import CHAT, ChatProcess
-from redis_support import RedisServer, free_port
+from redis_support import RedisServer
 from test_chat_browser import open_chat, say, wait_for_online, wait_for_text
 
 from tidewire.client import ClientSession, WSMsgType
+from tidewire.server.testing import unused_port
 
 Start = Callable[[int], list[ChatProcess]]
 
@@ -202,7 +203,7 @@ async def test_make_demo_cluster_serves_the_chat_on_two_workers_and_stops(
 
     if not hasattr(tidewire.server, "GunicornWorker"):
         pytest.skip("demos/chat/cluster.py needs tidewire.server.GunicornWorker")
-    port, redis_port = free_port(), free_port()
+    port, redis_port = unused_port(), unused_port()
     cluster = await asyncio.create_subprocess_exec(
         sys.executable,
         *(str(CHAT / "cluster.py"), "--port", str(port), "--redis-port", str(redis_port)),

@@ -25,6 +25,7 @@ import aiohttp
 import pytest
 
 from tidewire.server import AppRunner, SockSite
+from tidewire.server.testing import unused_port
 
 pytest.importorskip("gunicorn")
 from gunicorn.config import KNOWN_SETTINGS  # type: ignore[import-untyped]
@@ -39,12 +40,6 @@ NO_CONTROL_SOCKET = [
     for flag in setting.cli or ()
     if flag == "--no-control-socket"
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -86,7 +81,7 @@ async def running(log: Path, *argv: str, port: int) -> AsyncIterator[Process]:
 def gunicorn(
     tmp_path: Path, *args: str, app: str = "worker_app:make_app", workers: int = 2
 ) -> contextlib.AbstractAsyncContextManager[Process]:
-    port = free_port()
+    port = unused_port()
     argv = [sys.executable, "-m", "gunicorn", app, "-w", str(workers), "-k", WORKER]
     argv += ["--bind", f"127.0.0.1:{port}", *NO_CONTROL_SOCKET, *args]
     return running(tmp_path / "gunicorn.log", *argv, port=port)
@@ -343,7 +338,7 @@ async def test_the_worker_refuses_what_is_no_application(
 
 
 def command(tmp_path: Path, *args: str) -> contextlib.AbstractAsyncContextManager[Process]:
-    port = free_port()
+    port = unused_port()
     argv = [sys.executable, "-m", "tidewire.server", *args, "--port", str(port)]
     return running(tmp_path / "server.log", *argv, port=port)
 

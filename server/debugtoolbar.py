@@ -48,6 +48,7 @@ from tidewire.protocol.messages import WSMsgType
 from tidewire.protocol.stats import MessageStats
 from tidewire.server.app import Application
 from tidewire.server.exceptions import HTTPException, HTTPForbidden, HTTPNotFound
+from tidewire.server.forwarded import ip_address_of
 from tidewire.server.middleware import Handler
 from tidewire.server.request import Request
 from tidewire.server.response import Response, StreamResponse
@@ -187,15 +188,9 @@ class _Toolbar:
             return False
         peer = request.protocol.peername  # the socket's peer, not what a clone claims
         host = peer[0] if isinstance(peer, (tuple, list)) and peer else None
-        if not isinstance(host, str):
-            return False  # a Unix socket: not an address we were told to trust
-        try:
-            address = ipaddress.ip_address(host.partition("%")[0])
-        except ValueError:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        return any(address in network for network in self.networks)
+        # a Unix socket's peer has no address: not one we were told to trust
+        address = ip_address_of(host) if isinstance(host, str) else None
+        return address is not None and any(address in network for network in self.networks)
 
     def guard(self, handler: Handler) -> Handler:
         async def guarded(request: Request) -> StreamResponse:

@@ -28,14 +28,32 @@ from tidewire.server.middleware import Handler, Middleware
 from tidewire.server.request import Request
 from tidewire.server.response import StreamResponse
 
-__all__ = ["trusted_proxies"]
+__all__ = ["ip_address_of", "trusted_proxies"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _HOST = re.compile(r"(?:[A-Za-z0-9._~!$&'()*+,;=-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 _PORTED_V4 = re.compile(r"([0-9.]+):[0-9]+")
 
 
-def _address(node: str | None) -> str | None:
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def ip_address_of(text: str | None) -> IPAddress | None:
+    """``text`` as an IP address, or None when it is not one. A zone (``fe80::1%eth0``)
+    is dropped, and an IPv4-mapped IPv6 address (``::ffff:10.0.0.1``, a dual-stack
+    socket's IPv4 peer) is the IPv4 address it maps, so ``10.0.0.0/8`` matches it."""
+    if not text:
+        return None
+    try:
+        address = ipaddress.ip_address(text.partition("%")[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _address(node: str | None) -> IPAddress | None:
     """The IP address of a ``for`` node (``"[2001:db8::1]:80"``, ``"192.0.2.1"``), or
     None for ``unknown``, an obfuscated name or garbage."""
     if not node:
@@ -45,10 +63,7 @@ def _address(node: str | None) -> str | None:
         node = node[1 : node.find("]")] if "]" in node else ""
     elif (ported := _PORTED_V4.fullmatch(node)) is not None:
         node = ported.group(1)
-    try:
-        return str(ipaddress.ip_address(node))
-    except ValueError:
-        return None
+    return ip_address_of(node)
 
 
 def trusted_proxies(proxies: Iterable[str]) -> Middleware:
@@ -57,11 +72,8 @@ def trusted_proxies(proxies: Iterable[str]) -> Middleware:
     entry that is neither. See the module docstring for how the chain is read."""
     networks = tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
 
-    def trusted(address: str | None) -> bool:
-        if address is None:
-            return False
-        ip = ipaddress.ip_address(address)
-        return any(ip in network for network in networks)
+    def trusted(address: IPAddress | None) -> bool:
+        return address is not None and any(address in network for network in networks)
 
     async def forwarded_middleware(request: Request, handler: Handler) -> StreamResponse:
         if not trusted(_address(request.remote)):
@@ -83,7 +95,8 @@ def trusted_proxies(proxies: Iterable[str]) -> Middleware:
         if host is not None and not _HOST.fullmatch(host):
             raise HTTPBadRequest(text=f"a trusted proxy sent the host {host!r}")
         client = hop.get("for")
-        remote = _address(client) or (client.strip() if client else None)
+        found = _address(client)
+        remote = str(found) if found is not None else (client.strip() if client else None)
         return await handler(request.clone(scheme=scheme, host=host, remote=remote))
 
     return forwarded_middleware

@@ -3,14 +3,23 @@ that believes forwarding headers from listed proxies only."""
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import aiohttp
 import pytest
 from server_support import Serve
 
-from tidewire.server import Application, Request, Response, StreamResponse, json_response
-from tidewire.server.forwarded import trusted_proxies
+from tidewire.server import (
+    Application,
+    AppRunner,
+    Request,
+    Response,
+    SockSite,
+    StreamResponse,
+    json_response,
+)
+from tidewire.server.forwarded import ip_address_of, trusted_proxies
 from tidewire.server.request import parse_forwarded
 
 
@@ -160,3 +169,30 @@ async def test_a_clone_shares_the_body_and_its_response_answers_the_request(
     for _ in range(2):  # the connection is still usable afterwards
         async with http.post(server.url + "/s", data=b"body") as resp:
             assert await resp.text() == "PUT moved.example bodyTrue"
+
+
+def test_addresses_are_read_as_the_peer_means_them() -> None:
+    assert str(ip_address_of("::ffff:10.0.0.1")) == "10.0.0.1"  # a dual-stack IPv4 peer
+    assert str(ip_address_of("fe80::1%eth0")) == "fe80::1"
+    assert ip_address_of("unknown") is None
+    assert ip_address_of(None) is None
+
+
+async def test_a_trusted_proxy_on_a_dual_stack_socket(http: aiohttp.ClientSession) -> None:
+    app = Application(middlewares=[trusted_proxies(["127.0.0.1"])])
+    app.router.add_get("/who", who)
+    try:  # one socket for both families: IPv4 peers arrive as ::ffff:127.0.0.1
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(("::", 0))
+    except OSError:
+        pytest.skip("no dual-stack IPv6 socket on this machine")
+    runner = AppRunner(app)
+    await runner.setup()
+    await SockSite(runner, sock).start()
+    try:
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        seen = await ask(http, url, {"X-Forwarded-For": "198.51.100.9"})
+        assert seen["remote"] == "198.51.100.9"
+    finally:
+        await runner.cleanup()
